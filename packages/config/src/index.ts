@@ -1,0 +1,2 @@
+export { parseEnv } from "./parse-env";
+export { url, positiveInt, databaseEnv, redisEnv, logEnv, providerEnv } from "./env-fields";

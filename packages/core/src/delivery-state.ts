@@ -1,0 +1,37 @@
+/**
+ * The delivery state machine. A delivery is created `pending`; a worker claims it (`sending`, new fencing token)
+ * right before the provider call and records the outcome only while it still holds the token.
+ *
+ *   pending --claim--> sending --accepted--> sent
+ *      |                  |----rejected----> failed
+ *      |                  |----not accepted-> pending   (provably not sent: safe to retry)
+ *      |                  `----ambiguous---> unknown    (maybe sent: only reconciliation may resend)
+ *      `--stale/superseded/opted out--> skipped, --appointment cancelled--> cancelled
+ *
+ * `sending` found by a claimer means a previous holder died (or lost its lock) between claim and record: the
+ * message may have left, so it becomes `unknown`, never `pending`.
+ */
+export const DELIVERY_STATES = ["pending", "sending", "sent", "failed", "skipped", "cancelled", "unknown"] as const;
+export type DeliveryState = (typeof DELIVERY_STATES)[number];
+
+export const TERMINAL_STATES: readonly DeliveryState[] = ["sent", "failed", "skipped", "cancelled"];
+
+const TRANSITIONS: Record<DeliveryState, readonly DeliveryState[]> = {
+  pending: ["sending", "skipped", "cancelled", "failed"],
+  sending: ["sent", "failed", "pending", "unknown"],
+  // Reconciliation: a confirmed outcome, or a confirmed "never arrived" that may be sent again.
+  unknown: ["sent", "failed", "pending"],
+  sent: [],
+  failed: [],
+  skipped: [],
+  cancelled: [],
+};
+
+export function canTransition(from: DeliveryState, to: DeliveryState): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+/** Terminal for the worker: nothing will happen to the delivery without reconciliation. */
+export function isSettled(state: DeliveryState): boolean {
+  return state !== "pending" && state !== "sending";
+}

@@ -1,0 +1,40 @@
+/**
+ * Deterministic idempotency keys, derived only from the business fact, never from time of enqueue or randomness:
+ * the same fact always gives the same key, so any number of scheduler passes, API retries or relays enqueue it once.
+ * A key doubles as the BullMQ jobId, so it never contains ":" (BullMQ's separator) and is plain ASCII.
+ */
+
+/** 2026-11-24T09:00:00.000Z -> 20261124T090000Z (second precision: appointments are never finer). */
+export function compactInstant(at: Date): string {
+  if (Number.isNaN(at.getTime())) throw new RangeError("compactInstant: invalid date");
+  return at.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
+}
+
+export interface ReminderFact {
+  appointmentId: number;
+  startsAt: Date;
+  step: number;
+}
+
+/** `reminder.appt-42.at-20261124T090000Z.step-2`: appointment, the start it was made for, and the plan step. */
+export function reminderKey(fact: ReminderFact): string {
+  if (!Number.isInteger(fact.appointmentId) || fact.appointmentId <= 0) {
+    throw new RangeError(`reminderKey: appointmentId must be a positive integer, got ${fact.appointmentId}`);
+  }
+  if (!Number.isInteger(fact.step) || fact.step <= 0) {
+    throw new RangeError(`reminderKey: step must be a positive integer, got ${fact.step}`);
+  }
+  return `reminder.appt-${fact.appointmentId}.at-${compactInstant(fact.startsAt)}.step-${fact.step}`;
+}
+
+const KEY_SHAPE = /^[A-Za-z0-9._|-]{1,200}$/;
+
+/** Keys supplied from outside (an API caller's Idempotency-Key) must also be safe as jobIds. */
+export function assertValidKey(key: string): string {
+  if (!KEY_SHAPE.test(key)) {
+    throw new RangeError(
+      `Invalid idempotency key ${JSON.stringify(key)}: use 1-200 characters from A-Z a-z 0-9 . _ | - (no ":", BullMQ's separator)`,
+    );
+  }
+  return key;
+}

@@ -1,0 +1,16 @@
+export { CHANNELS } from "./channel";
+export type { Channel, OutboundMessage, SendReceipt, MessageProvider, CrmGateway } from "./channel";
+export { systemClock, fixedClock, skewedClock } from "./clock";
+export type { Clock } from "./clock";
+export { compactInstant, reminderKey, assertValidKey } from "./idempotency-key";
+export type { ReminderFact } from "./idempotency-key";
+export { DELIVERY_STATES, TERMINAL_STATES, canTransition, isSettled } from "./delivery-state";
+export type { DeliveryState } from "./delivery-state";
+export { DEFAULT_REMINDER_PLAN, validatePlan, maxLeadMinutes, dueStep, reminderDeadline, reminderText } from "./reminder-plan";
+export type { ReminderStep, ReminderPlan } from "./reminder-plan";
+export { maskRecipient } from "./mask";
+export { NotAcceptedError } from "./not-accepted-error";
+export { PermanentProviderError } from "./permanent-provider-error";
+export { AmbiguousSendError } from "./ambiguous-send-error";
+export { InvalidPayloadError } from "./invalid-payload-error";
+export { ConfigError } from "./config-error";

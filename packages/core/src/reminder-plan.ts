@@ -1,0 +1,74 @@
+import type { Channel } from "./channel";
+
+/** One step of an appointment's reminder plan: which channel, and how long before the start it becomes due. */
+export interface ReminderStep {
+  step: number;
+  channel: Channel;
+  leadMinutes: number;
+}
+
+export type ReminderPlan = readonly ReminderStep[];
+
+/** Email the day before, SMS two hours before, a call half an hour before. */
+export const DEFAULT_REMINDER_PLAN: ReminderPlan = [
+  { step: 1, channel: "email", leadMinutes: 24 * 60 },
+  { step: 2, channel: "sms", leadMinutes: 120 },
+  { step: 3, channel: "voice", leadMinutes: 30 },
+];
+
+export function validatePlan(plan: ReminderPlan): ReminderPlan {
+  if (plan.length === 0) throw new RangeError("A reminder plan needs at least one step");
+  plan.forEach((s, i) => {
+    if (s.step !== i + 1) throw new RangeError(`Reminder plan steps must be numbered 1..n in order; step ${i + 1} is ${s.step}`);
+    if (!(s.leadMinutes > 0)) throw new RangeError(`Reminder step ${s.step}: leadMinutes must be positive`);
+    const prev = plan[i - 1];
+    if (prev && s.leadMinutes >= prev.leadMinutes) {
+      throw new RangeError(`Reminder step ${s.step} must come later than step ${prev.step} (smaller leadMinutes)`);
+    }
+  });
+  return plan;
+}
+
+export function maxLeadMinutes(plan: ReminderPlan): number {
+  return Math.max(...plan.map((s) => s.leadMinutes));
+}
+
+/**
+ * The one step worth sending now: the latest step already due. Earlier due steps are superseded rather than sent in
+ * a burst (a recipient whose reminders piled up during an outage gets the most useful one, not all of them).
+ * Undefined once the appointment has started: a reminder after the start is useless.
+ */
+export function dueStep(plan: ReminderPlan, startsAt: Date, now: Date): ReminderStep | undefined {
+  if (now.getTime() >= reminderDeadline(startsAt).getTime()) return undefined;
+  let due: ReminderStep | undefined;
+  for (const s of plan) {
+    if (startsAt.getTime() - s.leadMinutes * 60_000 <= now.getTime()) due = s;
+  }
+  return due;
+}
+
+/** A reminder is useless once the appointment has begun. */
+export function reminderDeadline(startsAt: Date): Date {
+  return new Date(startsAt.getTime());
+}
+
+export function reminderText(input: { name: string; startsAt: Date; timezone: string; channel: Channel }): {
+  subject: string;
+  body: string;
+} {
+  const when = new Intl.DateTimeFormat("en-GB", {
+    weekday: "short",
+    day: "numeric",
+    month: "short",
+    hour: "2-digit",
+    minute: "2-digit",
+    timeZone: input.timezone,
+    timeZoneName: "short",
+  }).format(input.startsAt);
+  const firstName = input.name.split(" ")[0] ?? input.name;
+  const body =
+    input.channel === "voice"
+      ? `Hello ${firstName}. This is a reminder of your appointment on ${when}.`
+      : `Hi ${firstName}, a reminder of your appointment on ${when}.`;
+  return { subject: `Reminder: your appointment on ${when}`, body };
+}

@@ -1,0 +1,195 @@
+import type { Channel, Clock, DeliveryState } from "@nudge/core";
+import type { Db } from "./client";
+
+export interface DeliveryRecord {
+  id: number;
+  idempotencyKey: string;
+  state: DeliveryState;
+  reason: string | null;
+  fencingToken: number;
+  channel: Channel;
+  recipient: string;
+  body: string;
+  contactId: number;
+  appointmentId: number | null;
+  step: number;
+  deadline: Date;
+  providerMessageId: string | null;
+  needsLookup: boolean;
+  firstClaimedAt: Date | null;
+}
+
+export interface NewReminderDelivery {
+  idempotencyKey: string;
+  contactId: number;
+  appointmentId: number;
+  appointmentStartsAt: Date;
+  step: number;
+  channel: Channel;
+  recipient: string;
+  body: string;
+  deadline: Date;
+}
+
+/** What a claim found. Only `claimed` may lead to a provider call, and only with the returned token. */
+export type ClaimResult =
+  | { kind: "claimed"; token: number; needsLookup: boolean; firstClaimedAt: Date }
+  | { kind: "settled"; state: DeliveryState; reason: string | null }
+  /** Was `sending`: an earlier holder died or lost its lock between claim and record. Now `unknown`. */
+  | { kind: "orphaned" }
+  | { kind: "cancelled"; reason: string }
+  | { kind: "skipped"; reason: string };
+
+const SELECT_DELIVERY = `
+  SELECT id, idempotency_key AS "idempotencyKey", state::text AS state, reason, fencing_token AS "fencingToken",
+         channel::text AS channel, recipient, body, contact_id AS "contactId", appointment_id AS "appointmentId", step,
+         deadline, provider_message_id AS "providerMessageId", needs_lookup AS "needsLookup",
+         first_claimed_at AS "firstClaimedAt"
+  FROM deliveries`;
+
+/**
+ * The send ledger: every state change of a delivery is one guarded SQL statement, so that the database, not the
+ * worker's memory, decides whether a message may be sent. See @nudge/core's delivery-state for the machine.
+ */
+export class DeliveryLedger {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+  ) {}
+
+  async byKey(idempotencyKey: string): Promise<DeliveryRecord | undefined> {
+    const rows = await this.db.$queryRawUnsafe<DeliveryRecord[]>(`${SELECT_DELIVERY} WHERE idempotency_key = $1`, idempotencyKey);
+    return rows[0];
+  }
+
+  async byId(id: number): Promise<DeliveryRecord | undefined> {
+    const rows = await this.db.$queryRawUnsafe<DeliveryRecord[]>(`${SELECT_DELIVERY} WHERE id = $1`, id);
+    return rows[0];
+  }
+
+  /**
+   * The worker's DB advance, one transaction: create this reminder's delivery if absent (the unique key makes a
+   * second creation a no-op) and retire earlier steps of the same appointment that are still waiting, so that a
+   * backlog collapses into the latest, most useful reminder instead of a burst.
+   */
+  async advanceReminder(input: NewReminderDelivery): Promise<DeliveryRecord> {
+    const now = this.clock.now();
+    return this.db.$transaction(async (tx) => {
+      await tx.$executeRaw`
+        INSERT INTO deliveries (idempotency_key, contact_id, appointment_id, appointment_starts_at, step, channel,
+                                recipient, body, deadline, created_at, updated_at)
+        VALUES (${input.idempotencyKey}, ${input.contactId}, ${input.appointmentId}, ${input.appointmentStartsAt},
+                ${input.step}, ${input.channel}::"Channel", ${input.recipient}, ${input.body}, ${input.deadline}, ${now}, ${now})
+        ON CONFLICT (idempotency_key) DO NOTHING`;
+      await tx.$executeRaw`
+        UPDATE deliveries SET state = 'skipped', reason = ${`superseded by step ${input.step}`}, updated_at = ${now}
+        WHERE appointment_id = ${input.appointmentId} AND step < ${input.step} AND state = 'pending'`;
+      const rows = await tx.$queryRawUnsafe<DeliveryRecord[]>(`${SELECT_DELIVERY} WHERE idempotency_key = $1`, input.idempotencyKey);
+      return rows[0]!;
+    });
+  }
+
+  /**
+   * `pending -> sending` with a new fencing token, in one statement that also checks the deadline and that the
+   * appointment is still scheduled for the start this reminder was made for. Cancel wins: once a cancellation
+   * commits, this statement cannot succeed, so no later send can happen.
+   */
+  async claim(id: number): Promise<ClaimResult> {
+    const now = this.clock.now();
+    const claimed = await this.db.$queryRaw<{ token: number; needsLookup: boolean; firstClaimedAt: Date }[]>`
+      UPDATE deliveries d
+      SET state = 'sending', fencing_token = d.fencing_token + 1, attempts = d.attempts + 1, claimed_at = ${now},
+          first_claimed_at = COALESCE(d.first_claimed_at, ${now}), updated_at = ${now}
+      WHERE d.id = ${id} AND d.state = 'pending' AND d.deadline > ${now}
+        AND (d.appointment_id IS NULL OR EXISTS (
+              SELECT 1 FROM appointments a
+              WHERE a.id = d.appointment_id AND a.status = 'scheduled' AND a.starts_at = d.appointment_starts_at))
+      RETURNING d.fencing_token AS token, d.needs_lookup AS "needsLookup", d.first_claimed_at AS "firstClaimedAt"`;
+    if (claimed[0]) return { kind: "claimed", ...claimed[0] };
+    return this.explainFailedClaim(id, now);
+  }
+
+  private async explainFailedClaim(id: number, now: Date): Promise<ClaimResult> {
+    const rows = await this.db.$queryRaw<
+      { state: DeliveryState; reason: string | null; token: number; deadline: Date; status: string | null; startsMatch: boolean | null }[]
+    >`
+      SELECT d.state::text AS state, d.reason, d.fencing_token AS token, d.deadline, a.status::text AS status,
+             (a.starts_at = d.appointment_starts_at) AS "startsMatch"
+      FROM deliveries d LEFT JOIN appointments a ON a.id = d.appointment_id
+      WHERE d.id = ${id}`;
+    const row = rows[0];
+    if (!row) throw new Error(`Delivery ${id} does not exist`);
+    if (row.state === "sending") {
+      const moved = await this.db.$executeRaw`
+        UPDATE deliveries SET state = 'unknown', fencing_token = fencing_token + 1, updated_at = ${now},
+          reason = 'claimed by an attempt that never recorded an outcome (worker crashed or lost its lock); the message may have been sent'
+        WHERE id = ${id} AND state = 'sending' AND fencing_token = ${row.token}`;
+      return moved ? { kind: "orphaned" } : this.explainFailedClaim(id, now);
+    }
+    if (row.state !== "pending") return { kind: "settled", state: row.state, reason: row.reason };
+    const cancelReason =
+      row.status !== null && row.status !== "scheduled"
+        ? `appointment ${row.status}`
+        : row.startsMatch === false
+          ? "appointment rescheduled"
+          : undefined;
+    const [state, reason] = cancelReason
+      ? (["cancelled", cancelReason] as const)
+      : (["skipped", `past its deadline ${row.deadline.toISOString()}`] as const);
+    const moved = await this.db.$executeRawUnsafe(
+      `UPDATE deliveries SET state = '${state}', reason = $2, updated_at = $3 WHERE id = $1 AND state = 'pending'`,
+      id,
+      reason,
+      now,
+    );
+    if (!moved) return this.explainFailedClaim(id, now);
+    return state === "cancelled" ? { kind: "cancelled", reason } : { kind: "skipped", reason };
+  }
+
+  /** The send was accepted. Recorded only by the holder of the current token. */
+  async recordSent(id: number, token: number, providerMessageId: string): Promise<boolean> {
+    const now = this.clock.now();
+    const n = await this.db.$executeRaw`
+      UPDATE deliveries SET state = 'sent', provider_message_id = ${providerMessageId}, sent_at = ${now},
+             needs_lookup = false, reason = NULL, updated_at = ${now}
+      WHERE id = ${id} AND state = 'sending' AND fencing_token = ${token}`;
+    return n === 1;
+  }
+
+  /** The provider provably did not take the message: back to `pending`, to be claimed again by a retry. */
+  async recordNotAccepted(id: number, token: number, reason: string, needsLookup: boolean): Promise<boolean> {
+    const now = this.clock.now();
+    const n = await this.db.$executeRaw`
+      UPDATE deliveries SET state = 'pending', reason = ${reason}, needs_lookup = (needs_lookup OR ${needsLookup}), updated_at = ${now}
+      WHERE id = ${id} AND state = 'sending' AND fencing_token = ${token}`;
+    return n === 1;
+  }
+
+  async recordFailed(id: number, token: number, reason: string): Promise<boolean> {
+    return this.settleClaimed(id, token, "failed", reason);
+  }
+
+  async recordUnknown(id: number, token: number, reason: string): Promise<boolean> {
+    return this.settleClaimed(id, token, "unknown", reason);
+  }
+
+  /** A pending delivery that will not be attempted again (retries exhausted): `failed`, with the last reason. */
+  async failPending(id: number, reason: string): Promise<boolean> {
+    const now = this.clock.now();
+    const n = await this.db.$executeRaw`
+      UPDATE deliveries SET state = 'failed', reason = ${reason}, updated_at = ${now} WHERE id = ${id} AND state = 'pending'`;
+    return n === 1;
+  }
+
+  private async settleClaimed(id: number, token: number, state: "failed" | "unknown", reason: string): Promise<boolean> {
+    const now = this.clock.now();
+    const n = await this.db.$executeRawUnsafe(
+      `UPDATE deliveries SET state = '${state}', reason = $3, updated_at = $4 WHERE id = $1 AND state = 'sending' AND fencing_token = $2`,
+      id,
+      token,
+      reason,
+      now,
+    );
+    return n === 1;
+  }
+}

@@ -1,0 +1,6 @@
+export { ADMIN_DATABASE_URL, TEST_REDIS_URL, databaseUrl } from "./env";
+export { createTestDatabase, adminQuery } from "./test-database";
+export type { TestDatabase } from "./test-database";
+export { testQueuePrefix, deletePrefix } from "./test-redis";
+export { startApp, eventually, REPO_ROOT } from "./child-process";
+export type { AppProcess } from "./child-process";
