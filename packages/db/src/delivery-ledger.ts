@@ -173,11 +173,18 @@ export class DeliveryLedger {
     return this.settleClaimed(id, token, "unknown", reason);
   }
 
-  /** A pending delivery that will not be attempted again (retries exhausted): `failed`, with the last reason. */
-  async failPending(id: number, reason: string): Promise<boolean> {
+  /**
+   * Settles a delivery that was never claimed: `skipped` (nothing to send to) or `failed` (retries exhausted before
+   * the send), always with the reason.
+   */
+  async settlePending(id: number, state: "failed" | "skipped", reason: string): Promise<boolean> {
     const now = this.clock.now();
-    const n = await this.db.$executeRaw`
-      UPDATE deliveries SET state = 'failed', reason = ${reason}, updated_at = ${now} WHERE id = ${id} AND state = 'pending'`;
+    const n = await this.db.$executeRawUnsafe(
+      `UPDATE deliveries SET state = '${state}', reason = $2, updated_at = $3 WHERE id = $1 AND state = 'pending'`,
+      id,
+      reason,
+      now,
+    );
     return n === 1;
   }
 

@@ -4,3 +4,4 @@ export type { TestDatabase } from "./test-database";
 export { testQueuePrefix, deletePrefix } from "./test-redis";
 export { startApp, eventually, REPO_ROOT } from "./child-process";
 export type { AppProcess } from "./child-process";
+export { createContact, createAppointment } from "./fixtures";

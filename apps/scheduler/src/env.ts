@@ -1,0 +1,20 @@
+import { databaseEnv, logEnv, parseEnv, positiveInt, redisEnv } from "@nudge/config";
+import { z } from "zod";
+
+const schema = z.object({
+  ...databaseEnv,
+  ...redisEnv,
+  ...logEnv,
+  /** Long-running mode: time between passes. */
+  SCHEDULER_INTERVAL_MS: positiveInt(60_000),
+  /** Appointments read and jobs added per round trip. */
+  SCHEDULER_BATCH_SIZE: positiveInt(1_000),
+  JOB_BACKOFF_MS: positiveInt(2_000),
+  SHUTDOWN_GRACE_MS: positiveInt(25_000),
+});
+
+export type SchedulerEnv = z.infer<typeof schema>;
+
+export function loadSchedulerEnv(env: NodeJS.ProcessEnv = process.env): SchedulerEnv {
+  return parseEnv(schema, env);
+}

@@ -1,0 +1,29 @@
+import { databaseEnv, logEnv, parseEnv, positiveInt, providerEnv, redisEnv } from "@nudge/config";
+import { z } from "zod";
+import { FAILPOINTS } from "./failpoints";
+
+const schema = z
+  .object({
+    ...databaseEnv,
+    ...redisEnv,
+    ...logEnv,
+    ...providerEnv,
+    WORKER_CONCURRENCY: positiveInt(20),
+    /** How long a job's lock lasts without renewal; after it a job counts as stalled and another worker takes it. */
+    WORKER_LOCK_MS: positiveInt(30_000),
+    WORKER_STALLED_INTERVAL_MS: positiveInt(30_000),
+    JOB_BACKOFF_MS: positiveInt(2_000),
+    SHUTDOWN_GRACE_MS: positiveInt(25_000),
+    /** Tests only: SIGKILL this process at a named point of the pipeline. */
+    NUDGE_FAILPOINT: z.enum(FAILPOINTS).optional(),
+  })
+  .refine((env) => env.NUDGE_FAILPOINT === undefined || env.NODE_ENV === "test", {
+    message: "NUDGE_FAILPOINT is for the test suite only; it requires NODE_ENV=test",
+    path: ["NUDGE_FAILPOINT"],
+  });
+
+export type WorkerEnv = z.infer<typeof schema>;
+
+export function loadWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
+  return parseEnv(schema, env);
+}

@@ -1,0 +1,26 @@
+import { Client } from "pg";
+import { createTestDatabase, type TestDatabase } from "@nudge/testing";
+import { migrate } from "../src";
+
+let database: TestDatabase;
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(() => database.drop());
+
+describe("migrate", () => {
+  it("is idempotent and keeps Prisma's bookkeeping table", async () => {
+    // The template database was migrated by the suite's global setup; a second run applies nothing.
+    const again = await migrate(database.url);
+    expect(again.applied).toEqual([]);
+    expect(again.alreadyApplied.length).toBeGreaterThan(0);
+    const client = new Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      const rows = await client.query(`SELECT migration_name, length(checksum) AS len FROM "_prisma_migrations"`);
+      expect(rows.rows).toEqual(again.alreadyApplied.map((name) => ({ migration_name: name, len: 64 })));
+    } finally {
+      await client.end();
+    }
+  });
+});

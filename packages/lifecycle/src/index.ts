@@ -1,0 +1,1 @@
+export { onShutdown } from "./shutdown";

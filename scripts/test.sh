@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# `npm test`: the whole suite on a fresh clone. Installs dependencies if missing, finds or starts Redis and Postgres,
+# generates the Prisma client, type-checks, checks dependency direction, then runs jest (real Redis, real Postgres,
+# the provider simulator through the real SDKs) and the chaos suite's quick mode when it exists.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+ensure_dependencies
+ensure_services
+generate_client
+say "type-checking"
+npx --no-install tsc --noEmit -p tsconfig.json
+say "checking dependency direction"
+npx --no-install tsx scripts/check-deps.ts
+say "running jest"
+TEST_DATABASE_URL="$PG_ADMIN_URL" TEST_REDIS_URL="$REDIS_URL" npx --no-install jest "$@"
