@@ -6,7 +6,7 @@
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: "node",
-  testMatch: ["<rootDir>/{apps,packages}/*/test/**/*.test.ts"],
+  testMatch: ["<rootDir>/{apps,packages}/*/test/**/*.test.ts", "<rootDir>/e2e/test/**/*.test.ts"],
   transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "<rootDir>/tsconfig.base.json" }] },
   globalSetup: "<rootDir>/packages/testing/src/global-setup.ts",
   maxWorkers: 1,

@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 
 export const REPO_ROOT = path.resolve(__dirname, "../../..");
-const TSX = path.join(REPO_ROOT, "node_modules/.bin/tsx");
 
 export interface AppProcess {
   child: ChildProcess;
@@ -17,7 +16,9 @@ export interface AppProcess {
 
 /** Starts one of the apps (or any .ts entry point) as a real OS process, so that crash tests can SIGKILL it. */
 export function startApp(entry: string, env: Record<string, string>, args: string[] = []): AppProcess {
-  const child = spawn(TSX, [path.resolve(REPO_ROOT, entry), ...args], {
+  // `node --import tsx`, not the tsx binary: the binary runs the program in a child process, so a SIGKILL sent to
+  // it would leave the real worker running.
+  const child = spawn(process.execPath, ["--import", "tsx", path.resolve(REPO_ROOT, entry), ...args], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", NODE_ENV: "test", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -5,3 +5,5 @@ export { testQueuePrefix, deletePrefix } from "./test-redis";
 export { startApp, eventually, REPO_ROOT } from "./child-process";
 export type { AppProcess } from "./child-process";
 export { createContact, createAppointment } from "./fixtures";
+export { startRedisServer } from "./redis-server";
+export type { RedisServer } from "./redis-server";

@@ -1,0 +1,131 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, mkdirSync } from "node:fs";
+import path from "node:path";
+import { createDb, ensureDatabase, migrate } from "@nudge/db";
+import { createRedis } from "@nudge/queue";
+import { simulatorProviderEnv, SIMULATOR_TWILIO_AUTH_TOKEN, startSimulator } from "@nudge/simulator";
+import { loadDemoEnv } from "./env";
+import { seedDemo } from "./seed";
+
+/**
+ * `npm run demo`: the whole fleet on this machine. Migrates and seeds a demo database, starts the provider simulator
+ * in this process and the scheduler and worker as their own processes, then prints what each recipient received.
+ */
+const ROOT = path.resolve(__dirname, "../../..");
+
+async function main(): Promise<void> {
+  const env = loadDemoEnv();
+  await ensureDatabase(env.DATABASE_URL);
+  await migrate(env.DATABASE_URL);
+  const db = createDb(env.DATABASE_URL, { poolSize: 2 });
+  const seeded = await seedDemo(db, new Date());
+  await clearQueues(env.REDIS_URL, env.QUEUE_PREFIX);
+
+  const sim = await startSimulator({ port: env.SIMULATOR_PORT, twilioAuthToken: SIMULATOR_TWILIO_AUTH_TOKEN });
+  const logDir = path.join(ROOT, ".nudge");
+  mkdirSync(logDir, { recursive: true });
+  const appEnv = {
+    DATABASE_URL: env.DATABASE_URL,
+    REDIS_URL: env.REDIS_URL,
+    QUEUE_PREFIX: env.QUEUE_PREFIX,
+    LOG_LEVEL: env.LOG_LEVEL,
+    SCHEDULER_INTERVAL_MS: String(env.SCHEDULER_INTERVAL_MS),
+    SHUTDOWN_GRACE_MS: "10000",
+    ...simulatorProviderEnv(sim.url),
+  };
+  const children = [start("scheduler", appEnv, logDir), start("worker", appEnv, logDir)];
+
+  const due = seeded.filter((s) => !s.cancelled);
+  console.log(`\nNudge demo: ${seeded.length} appointments seeded, ${due.length} reminders due now (one is cancelled).`);
+  console.log(`  provider simulator   ${sim.url}   (everything it accepted: ${sim.url}/__sim/records)`);
+  console.log(`  logs                 ${path.relative(process.cwd(), logDir)}/scheduler.log, worker.log`);
+  console.log(`  Ctrl-C stops the fleet.\n`);
+
+  const printed = new Set<number>();
+  const timer = setInterval(() => {
+    void report().catch((error: unknown) => console.error(`demo: ${(error as Error).message}`));
+  }, 1000);
+  let finished = false;
+  async function report(): Promise<void> {
+    const rows = await db.delivery.findMany({ include: { contact: true }, orderBy: { id: "asc" } });
+    for (const d of rows) {
+      if (printed.has(d.id) || d.state === "pending" || d.state === "sending") continue;
+      printed.add(d.id);
+      const accepted = sim.records({ deliveryId: d.id }).filter((r) => r.provider !== "hubspot");
+      const what = d.channel === "voice" ? "call" : d.channel === "sms" ? "SMS" : "email";
+      console.log(
+        `  ${d.state === "sent" ? "✔" : "•"} ${d.contact.name.padEnd(18)} ${what.padEnd(5)} to ${d.recipient.padEnd(20)} ${d.state}` +
+          `${d.reason ? ` (${d.reason})` : ""}; provider accepted it ${accepted.length} time(s)`,
+      );
+    }
+    if (!finished && printed.size >= due.length) {
+      finished = true;
+      const perRecipient = new Map<string, number>();
+      for (const r of sim.records()) if (r.provider !== "hubspot") perRecipient.set(r.to, (perRecipient.get(r.to) ?? 0) + 1);
+      const twice = [...perRecipient].filter(([, n]) => n > 1);
+      console.log(
+        `\n${printed.size} reminders settled; ${perRecipient.size} recipients reached, ${twice.length} of them more than once.` +
+          ` The scheduler keeps passing every ${env.SCHEDULER_INTERVAL_MS / 1000} s and enqueues nothing new. Ctrl-C to stop.`,
+      );
+    }
+  }
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(timer);
+    console.log("\nstopping the fleet...");
+    await Promise.all(children.map((c) => stopChild(c)));
+    await sim.close();
+    await db.$disconnect();
+    console.log("stopped.");
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop());
+  process.on("SIGTERM", () => void stop());
+}
+
+function start(app: "scheduler" | "worker", env: Record<string, string>, logDir: string): ChildProcess {
+  const log = createWriteStream(path.join(logDir, `${app}.log`), { flags: "w" });
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, `apps/${app}/src/main.ts`)], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    // Own process group: Ctrl-C reaches the demo, which stops the apps gracefully in order.
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout!.pipe(log);
+  child.stderr!.pipe(log);
+  child.on("exit", (code, signal) => {
+    if (code !== 0 && signal === null) console.error(`demo: the ${app} exited with code ${code}; see ${path.join(logDir, `${app}.log`)}`);
+  });
+  return child;
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once("exit", () => resolve());
+    child.kill("SIGTERM");
+  });
+}
+
+async function clearQueues(redisUrl: string, prefix: string): Promise<void> {
+  const redis = createRedis(redisUrl);
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== "0");
+  } finally {
+    redis.disconnect();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(`demo: ${(error as Error).message}`);
+  process.exit(1);
+});

@@ -1,0 +1,10 @@
+export { startSimulator } from "./server";
+export { twilioSignature } from "./twilio-signature";
+export { simulatorProviderEnv, SIMULATOR_TWILIO_AUTH_TOKEN } from "./provider-env";
+export { FAULT_KINDS } from "./fault-injector";
+export { SIM_PROVIDERS } from "./request-record";
+export type { Simulator, SimulatorOptions } from "./simulator";
+export type { Fault, FaultKind } from "./fault-injector";
+export type { SimRecord, RecordFilter, SimProvider } from "./request-record";
+export type { CrmContact } from "./hubspot-routes";
+export type { SimLogger } from "./status-callbacks";

@@ -1,0 +1,19 @@
+/**
+ * Environment that points Nudge's apps at a running simulator: fictional credentials of the right shape
+ * (the apps validate them) and every provider's base URL set to the simulator.
+ */
+export const SIMULATOR_TWILIO_AUTH_TOKEN = "simulator-auth-token";
+
+export function simulatorProviderEnv(simulatorUrl: string): Record<string, string> {
+  return {
+    TWILIO_ACCOUNT_SID: "AC00000000000000000000000000000000",
+    TWILIO_AUTH_TOKEN: SIMULATOR_TWILIO_AUTH_TOKEN,
+    TWILIO_FROM_NUMBER: "+15005550006",
+    TWILIO_BASE_URL: simulatorUrl,
+    SENDGRID_API_KEY: "SG.simulator-api-key",
+    SENDGRID_FROM_EMAIL: "reminders@example.com",
+    SENDGRID_BASE_URL: simulatorUrl,
+    HUBSPOT_ACCESS_TOKEN: "pat-simulator-token",
+    HUBSPOT_BASE_URL: simulatorUrl,
+  };
+}

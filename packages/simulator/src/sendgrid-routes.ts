@@ -1,0 +1,96 @@
+import { randomBytes } from "node:crypto";
+import { bearerToken, jsonReply, parseJson, type ProviderRoute, type Reply } from "./http-io";
+import type { RequestRecord } from "./request-record";
+
+const HELP = "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html";
+
+export function sendGridError(status: number, errors: Array<{ message: string; field?: string | null; help?: string | null }>): Reply {
+  return jsonReply(status, { errors: errors.map((e) => ({ message: e.message, field: e.field ?? null, help: e.help ?? null })) });
+}
+
+export function sendGridFaultReply(status: 500 | 429, retryAfterSeconds: number): Reply {
+  if (status === 429) {
+    const reply = sendGridError(429, [{ message: "too many requests" }]);
+    const resetAt = String(Math.ceil(Date.now() / 1000) + retryAfterSeconds);
+    return { ...reply, headers: { ...reply.headers, "Retry-After": String(retryAfterSeconds), "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": resetAt } };
+  }
+  return sendGridError(500, [{ message: "Internal server error" }]);
+}
+
+interface MailBody {
+  personalizations?: Array<{ to?: Array<{ email?: unknown }>; subject?: unknown; custom_args?: Record<string, unknown> }>;
+  from?: { email?: unknown };
+  subject?: unknown;
+  content?: Array<{ type?: unknown; value?: unknown }>;
+  template_id?: unknown;
+  custom_args?: Record<string, unknown>;
+}
+
+/** SendGrid v3 `POST /v3/mail/send`: 202 with an empty body and an X-Message-Id header, or SendGrid's error list. */
+export class SendGridRoutes {
+  constructor(private readonly deps: { records: RequestRecord }) {}
+
+  route(method: string, pathname: string): ProviderRoute | undefined {
+    if (pathname !== "/v3/mail/send") return undefined;
+    return {
+      provider: "sendgrid",
+      handle: (request) => {
+        if (method !== "POST") return sendGridError(405, [{ message: "method not allowed" }]);
+        if (!bearerToken(request.headers)) {
+          return sendGridError(401, [{ message: "The provided authorization grant is invalid, expired, or revoked", field: null }]);
+        }
+        const mail = parseJson(request.body);
+        if (typeof mail !== "object" || mail === null) {
+          return sendGridError(400, [{ message: "Bad Request", field: null, help: null }]);
+        }
+        const invalid = validate(mail as MailBody);
+        if (invalid) return invalid;
+        return this.accept(mail as MailBody);
+      },
+    };
+  }
+
+  private accept(mail: MailBody): Reply {
+    const id = randomBytes(16).toString("base64url").slice(0, 22);
+    const personalization = mail.personalizations![0]!;
+    const content = mail.content?.find((c) => c.type === "text/plain") ?? mail.content?.[0];
+    const subject = personalization.subject ?? mail.subject;
+    const deliveryId = personalization.custom_args?.deliveryId ?? mail.custom_args?.deliveryId;
+    this.deps.records.add({
+      provider: "sendgrid",
+      id,
+      to: String(personalization.to![0]!.email),
+      body: typeof content?.value === "string" ? content.value : "",
+      ...(typeof subject === "string" && { subject }),
+      ...(deliveryId !== undefined && { deliveryId: String(deliveryId) }),
+    });
+    return { status: 202, headers: { "X-Message-Id": id } };
+  }
+}
+
+function validate(mail: MailBody): Reply | undefined {
+  const personalization = Array.isArray(mail.personalizations) ? mail.personalizations[0] : undefined;
+  if (!personalization) {
+    return sendGridError(400, [{ message: "The personalizations field is required and must have at least one personalization.", field: "personalizations", help: `${HELP}#-Personalizations-Errors` }]);
+  }
+  const to = Array.isArray(personalization.to) ? personalization.to[0] : undefined;
+  if (!to || typeof to.email !== "string" || !to.email.includes("@")) {
+    return sendGridError(400, [{ message: "The to array is required for all personalization objects, and must have at least one email object with a valid email address.", field: "personalizations.0.to", help: `${HELP}#message.personalizations.to` }]);
+  }
+  if (typeof mail.from?.email !== "string" || !mail.from.email.includes("@")) {
+    return sendGridError(400, [{ message: "The from object must be provided for every email send. It is an object that requires the email parameter, but may also contain a name parameter.", field: "from", help: `${HELP}#message.from` }]);
+  }
+  if (mail.template_id !== undefined) return undefined;
+  const hasContent = Array.isArray(mail.content) && mail.content.length > 0 && mail.content.every((c) => typeof c.type === "string" && typeof c.value === "string" && c.value.length > 0);
+  if (!hasContent) {
+    return sendGridError(400, [{ message: "Unless a valid template_id is provided, the content parameter is required. There must be at least one defined content block. We typically suggest both text/plain and text/html blocks are included, but only one block is required.", field: "content", help: `${HELP}#message.content` }]);
+  }
+  if (!nonEmpty(personalization.subject) && !nonEmpty(mail.subject)) {
+    return sendGridError(400, [{ message: "The subject is required. You can get around this requirement if you use a template with a subject defined or if every personalization has a subject defined.", field: "subject", help: `${HELP}#message.subject` }]);
+  }
+  return undefined;
+}
+
+function nonEmpty(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0;
+}

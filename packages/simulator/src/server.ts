@@ -1,0 +1,252 @@
+import http from "node:http";
+import { CONTROL_PREFIX, handleControl } from "./control-routes";
+import { FaultInjector, type Fault } from "./fault-injector";
+import { jsonReply, readBody, type ProviderRoute, type Reply, type SimRequest } from "./http-io";
+import { HubSpotRoutes, hubSpotFaultReply } from "./hubspot-routes";
+import { SIMULATOR_TWILIO_AUTH_TOKEN } from "./provider-env";
+import { RequestRecord, type SimProvider } from "./request-record";
+import { SendGridRoutes, sendGridFaultReply } from "./sendgrid-routes";
+import type { Simulator, SimulatorOptions } from "./simulator";
+import { StatusCallbacks, type SimLogger } from "./status-callbacks";
+import { TwilioRoutes, twilioFaultReply } from "./twilio-routes";
+
+const faultReplies: Record<SimProvider, (status: 500 | 429, retryAfterSeconds: number) => Reply> = {
+  "twilio-sms": twilioFaultReply,
+  "twilio-voice": twilioFaultReply,
+  sendgrid: sendGridFaultReply,
+  hubspot: hubSpotFaultReply,
+};
+
+export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
+  const simulator = new SimulatorServer(options);
+  await simulator.listen(options.port ?? 0);
+  return simulator;
+}
+
+class SimulatorServer implements Simulator {
+  private readonly server: http.Server;
+  private readonly host: string;
+  private readonly log: SimLogger;
+  private readonly authToken: string;
+  private readonly requests = new RequestRecord();
+  private readonly faults = new FaultInjector();
+  private readonly unsubscribed = new Set<string>();
+  private readonly callbacks: StatusCallbacks;
+  private readonly twilio: TwilioRoutes;
+  private readonly sendGrid: SendGridRoutes;
+  private readonly hubSpot: HubSpotRoutes;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private latencyMs: number;
+  private readonly initialLatencyMs: number;
+  private boundPort = 0;
+  private refusing = false;
+  private relistenTimer: NodeJS.Timeout | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: SimulatorOptions) {
+    this.host = options.host ?? "127.0.0.1";
+    this.log = options.log ?? (() => {});
+    this.authToken = options.twilioAuthToken ?? SIMULATOR_TWILIO_AUTH_TOKEN;
+    this.latencyMs = this.initialLatencyMs = options.latencyMs ?? 0;
+    this.callbacks = new StatusCallbacks({
+      authToken: () => this.authToken,
+      delayMs: () => this.options.callbackDelayMs ?? 50,
+      log: this.log,
+    });
+    this.twilio = new TwilioRoutes({
+      records: this.requests,
+      callbacks: this.callbacks,
+      unsubscribed: this.unsubscribed,
+      authToken: () => this.authToken,
+    });
+    this.sendGrid = new SendGridRoutes({ records: this.requests });
+    this.hubSpot = new HubSpotRoutes({ records: this.requests });
+    this.server = http.createServer((req, res) => {
+      this.onRequest(req, res).catch((err: unknown) => {
+        this.log({ msg: "simulator handler failed", err: (err as Error).message });
+        if (!res.headersSent && !res.destroyed) this.write(res, jsonReply(500, { error: "simulator bug: " + (err as Error).message }));
+      });
+    });
+    // A hung request must stay open until the client gives up: no server-side request timeout.
+    this.server.requestTimeout = 0;
+    this.server.on("error", (err) => this.log({ msg: "simulator server error", err: err.message }));
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get url(): string {
+    return `http://${this.host}:${this.boundPort}`;
+  }
+
+  listen(port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.server.once("error", onError);
+      this.server.listen(port, this.host, () => {
+        this.server.off("error", onError);
+        this.boundPort = (this.server.address() as { port: number }).port;
+        resolve();
+      });
+    });
+  }
+
+  records: Simulator["records"] = (filter) => this.requests.list(filter);
+
+  clearRecords(): void {
+    this.requests.clear();
+  }
+
+  injectFault(fault: Fault | Fault[]): void {
+    for (const one of Array.isArray(fault) ? fault : [fault]) this.faults.inject(one);
+  }
+
+  clearFaults(): void {
+    this.faults.clear();
+  }
+
+  unsubscribe(phone: string): void {
+    this.unsubscribed.add(phone);
+  }
+
+  resubscribe(phone: string): void {
+    this.unsubscribed.delete(phone);
+  }
+
+  markContactMissing(id: string): void {
+    this.hubSpot.markMissing(id);
+  }
+
+  crmContact(id: string): ReturnType<Simulator["crmContact"]> {
+    return this.hubSpot.contact(id);
+  }
+
+  setLatency(ms: number): void {
+    this.latencyMs = ms;
+  }
+
+  async refuseConnections(ms: number): Promise<void> {
+    if (this.closing) return;
+    clearTimeout(this.relistenTimer);
+    if (!this.refusing) {
+      this.refusing = true;
+      this.server.close(() => {});
+      // Pooled keep-alive sockets would still reach us; drop them so that the next request opens a connection and is
+      // refused. Sockets busy with a request finish it with `Connection: close`.
+      this.server.closeIdleConnections();
+      await this.sleep(10);
+    }
+    this.relistenTimer = setTimeout(() => {
+      this.relistenTimer = undefined;
+      this.server.listen(this.boundPort, this.host, () => {
+        this.refusing = false;
+      });
+    }, ms);
+  }
+
+  reset(): void {
+    this.requests.clear();
+    this.faults.clear();
+    this.unsubscribed.clear();
+    this.twilio.reset();
+    this.hubSpot.reset();
+    this.callbacks.cancelPending();
+    this.latencyMs = this.initialLatencyMs;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      clearTimeout(this.relistenTimer);
+      for (const timer of this.timers) clearTimeout(timer);
+      this.timers.clear();
+      this.callbacks.close();
+      if (this.server.listening) this.server.close(() => resolve());
+      else resolve();
+      // Hung requests included: nothing may outlive close().
+      this.server.closeAllConnections();
+    });
+    return this.closing;
+  }
+
+  private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://simulator");
+    const request: SimRequest = {
+      method: req.method ?? "GET",
+      pathname: url.pathname,
+      query: url.searchParams,
+      headers: req.headers,
+      body: await readBody(req),
+    };
+    if (request.pathname.startsWith(CONTROL_PREFIX)) {
+      const { afterReply, ...reply } = handleControl(this, request);
+      this.write(res, reply);
+      if (afterReply) res.once("finish", afterReply);
+      return;
+    }
+    const route = this.twilio.route(request.method, request.pathname)
+      ?? this.sendGrid.route(request.method, request.pathname)
+      ?? this.hubSpot.route(request.method, request.pathname);
+    if (!route) {
+      await this.answer(res, jsonReply(404, { error: `the simulator has no route for ${request.method} ${request.pathname}` }));
+      return;
+    }
+    await this.serve(route, request, req, res);
+  }
+
+  private async serve(route: ProviderRoute, request: SimRequest, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const fault = this.faults.take(route.provider);
+    switch (fault?.kind) {
+      case undefined:
+        await this.answer(res, route.handle(request));
+        return;
+      case "500":
+      case "429": {
+        const retryAfter = fault.retryAfterSeconds ?? this.options.retryAfterSeconds ?? 1;
+        await this.answer(res, faultReplies[route.provider](fault.kind === "500" ? 500 : 429, retryAfter));
+        return;
+      }
+      case "hang":
+        // Accepted (recorded, callbacks scheduled) and never answered: the socket stays open until the client gives
+        // up or close() destroys it.
+        route.handle(request);
+        return;
+      case "reset":
+        await this.delay();
+        req.socket.destroy();
+        return;
+      case "accept-then-reset":
+        route.handle(request);
+        await this.delay();
+        req.socket.destroy();
+        return;
+    }
+  }
+
+  private async answer(res: http.ServerResponse, reply: Reply): Promise<void> {
+    await this.delay();
+    this.write(res, reply);
+  }
+
+  private write(res: http.ServerResponse, reply: Reply): void {
+    if (res.destroyed) return;
+    const headers: Record<string, string> = { ...reply.headers };
+    if (this.refusing) headers.Connection = "close";
+    res.writeHead(reply.status, headers);
+    res.end(reply.body);
+  }
+
+  private delay(): Promise<void> {
+    return this.latencyMs > 0 ? this.sleep(this.latencyMs) : Promise.resolve();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        resolve();
+      }, ms);
+      this.timers.add(timer);
+    });
+  }
+}

@@ -1,0 +1,12 @@
+import { createHmac } from "node:crypto";
+
+/**
+ * Twilio's X-Twilio-Signature: HMAC-SHA1 keyed by the auth token over the full URL followed by every POST parameter
+ * as key+value, keys sorted; base64. The same computation `twilio.validateRequest` checks.
+ */
+export function twilioSignature(authToken: string, url: string, params: Record<string, string>): string {
+  const data = Object.keys(params)
+    .sort()
+    .reduce((acc, key) => acc + key + params[key], url);
+  return createHmac("sha1", authToken).update(Buffer.from(data, "utf-8")).digest("base64");
+}
