@@ -60,6 +60,10 @@ ensure_dependencies() {
 # Prisma's CLI wants its native schema engine even for `generate`, and downloads it on first use, which fails
 # offline. `generate` with the prisma-client generator never runs the engine, so any executable will do.
 generate_client() {
-  PRISMA_SCHEMA_ENGINE_BINARY="${PRISMA_SCHEMA_ENGINE_BINARY:-$(command -v true)}" \
-    npx --no-install prisma generate >/dev/null
+  local out
+  if ! out=$(PRISMA_SCHEMA_ENGINE_BINARY="${PRISMA_SCHEMA_ENGINE_BINARY:-$(type -P true)}" npx --no-install prisma generate 2>&1); then
+    printf '%s\n' "$out" >&2
+    say "prisma generate failed"
+    return 1
+  fi
 }

@@ -51,12 +51,13 @@ async function main(): Promise<void> {
     for (const d of rows) {
       if (printed.has(d.id) || d.state === "pending" || d.state === "sending") continue;
       printed.add(d.id);
-      const accepted = sim.records({ deliveryId: d.id }).filter((r) => r.provider !== "hubspot");
+      const accepted = sim.records({ to: d.recipient }).filter((r) => r.provider !== "hubspot");
       const what = d.channel === "voice" ? "call" : d.channel === "sms" ? "SMS" : "email";
       console.log(
         `  ${d.state === "sent" ? "✔" : "•"} ${d.contact.name.padEnd(18)} ${what.padEnd(5)} to ${d.recipient.padEnd(20)} ${d.state}` +
-          `${d.reason ? ` (${d.reason})` : ""}; provider accepted it ${accepted.length} time(s)`,
+          `${d.reason ? ` (${d.reason})` : ""}; the provider accepted ${accepted.length} message(s) for this recipient`,
       );
+      if (d.state === "sent") console.log(`      "${d.body}"`);
     }
     if (!finished && printed.size >= due.length) {
       finished = true;

@@ -9,6 +9,7 @@ import {
   PermanentProviderError,
   type ReminderPlan,
   type ReminderStep,
+  type SendReceipt,
   maskRecipient,
   reminderDeadline,
   reminderKey,
@@ -131,7 +132,14 @@ async function runPipeline(payload: ReminderPayload, deps: ReminderDeps, log: Lo
 
   // A 5xx on an earlier attempt usually means "not created", but not always: where the channel can look, look.
   if (claim.needsLookup && provider.lookup) {
-    const found = await provider.lookup(message, new Date(claim.firstClaimedAt.getTime() - 60_000));
+    let found: SendReceipt | null;
+    try {
+      found = await provider.lookup(message, new Date(claim.firstClaimedAt.getTime() - 60_000));
+    } catch (error) {
+      // A lookup sends nothing: whatever went wrong, release the claim so that the retry can look again.
+      await ledger.recordNotAccepted(delivery.id, claim.token, `lookup failed: ${(error as Error).message}`, true);
+      throw error;
+    }
     if (found) {
       await recordWithRetry(() => ledger.recordSent(delivery.id, claim.token, found.providerMessageId), dlog);
       dlog.info({ providerMessageId: found.providerMessageId }, "found the message of an earlier attempt; not sending again");
