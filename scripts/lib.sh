@@ -52,8 +52,10 @@ ensure_services() {
 
 ensure_dependencies() {
   if [ ! -d node_modules/.bin ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    say "installing dependencies (npm ci)"
-    npm ci --no-audit --no-fund --loglevel=error
+    # `npm install`, not `npm ci`: it installs the locked versions just the same, but tolerates the lock file missing
+    # other platforms' optional binaries (turbo's, esbuild's), which a registry mirror may not have published yet.
+    say "installing dependencies (npm install)"
+    npm install --no-audit --no-fund --loglevel=error
   fi
 }
 
