@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
 import path from "node:path";
 import { createDb, ensureDatabase, migrate } from "@nudge/db";
-import { createRedis } from "@nudge/queue";
+import { createRedis, deleteQueueKeys } from "@nudge/queue";
 import { simulatorProviderEnv, SIMULATOR_TWILIO_AUTH_TOKEN, startSimulator } from "@nudge/simulator";
 import { loadDemoEnv } from "./env";
 import { seedDemo } from "./seed";
@@ -115,12 +115,7 @@ function stopChild(child: ChildProcess): Promise<void> {
 async function clearQueues(redisUrl: string, prefix: string): Promise<void> {
   const redis = createRedis(redisUrl);
   try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== "0");
+    await deleteQueueKeys(redis, prefix);
   } finally {
     redis.disconnect();
   }

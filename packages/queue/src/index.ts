@@ -5,3 +5,4 @@ export { createRedis } from "./connection";
 export type { Redis } from "./connection";
 export { BACKOFF_TYPE, backoffDelay } from "./backoff";
 export { createReminderQueue, enqueueReminders, reminderJobOptions } from "./reminder-queue";
+export { deleteQueueKeys } from "./delete-queue-keys";

@@ -1,0 +1,28 @@
+import { createTestDatabase, startApp, testQueuePrefix, TEST_REDIS_URL, deletePrefix, type TestDatabase } from "@nudge/testing";
+
+let database: TestDatabase;
+const prefix = testQueuePrefix();
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(async () => {
+  await deletePrefix(prefix);
+  await database.drop();
+});
+
+describe("the demo fleet (npm run demo)", () => {
+  it("delivers each seeded reminder once and stops cleanly on Ctrl-C", async () => {
+    const demo = startApp("apps/demo/src/main.ts", {
+      DATABASE_URL: database.url,
+      REDIS_URL: TEST_REDIS_URL,
+      QUEUE_PREFIX: prefix,
+      SIMULATOR_PORT: String(20_000 + Math.floor(Math.random() * 20_000)),
+      SCHEDULER_INTERVAL_MS: "1000",
+    });
+    const summary = await demo.waitForLine(/reminders settled/, 60_000);
+    expect(summary).toMatch(/^4 reminders settled; 4 recipients reached, 0 of them more than once\./);
+    expect(demo.output.filter((l) => /✔ .* sent; the provider accepted 1 message\(s\)/.test(l))).toHaveLength(4);
+    expect(await demo.kill("SIGINT")).toBe(0);
+    expect(demo.output).toContain("stopped.");
+  });
+});
