@@ -4,6 +4,7 @@
  *  - the domain core imports nothing that does I/O (no packages, no node:fs/net/http/child_process);
  *  - only @nudge/db imports Prisma or pg (the test harness may use pg to create databases);
  *  - only @nudge/providers imports the vendor SDKs;
+ *  - the test harness (@nudge/testing, a root devDependency) is imported by tests only;
  *  - every imported package is declared in the importing workspace's package.json, and the workspace graph has no cycle.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -77,6 +78,9 @@ for (const ws of workspaces) {
         }
         if (sub === "src" && VENDOR.test(spec) && ws.name !== "@nudge/providers") {
           problems.push(`${rel}: only @nudge/providers may import the vendor SDK ${spec}`);
+        }
+        if (sub === "src" && name === "@nudge/testing" && ws.name !== "@nudge/testing") {
+          problems.push(`${rel}: @nudge/testing is for tests only`);
         }
         if (!ws.deps.has(name) && !rootDeps.has(name)) problems.push(`${rel}: imports ${name}, which ${ws.dir}/package.json does not declare`);
         // Runtime graph only: a package's tests may use the test harness that depends on it.
