@@ -9,6 +9,8 @@ const schema = z.object({
   SCHEDULER_INTERVAL_MS: positiveInt(60_000),
   /** Appointments read and jobs added per round trip. */
   SCHEDULER_BATCH_SIZE: positiveInt(1_000),
+  /** How often a pass re-enqueues every due, unsettled reminder (a safety net for jobs lost from Redis). */
+  SCHEDULER_SWEEP_MS: positiveInt(15 * 60_000),
   JOB_BACKOFF_MS: positiveInt(2_000),
   SHUTDOWN_GRACE_MS: positiveInt(25_000),
 });

@@ -20,10 +20,12 @@ async function main(): Promise<void> {
   const deps = {
     db,
     queue,
+    redis: connection,
     plan: DEFAULT_REMINDER_PLAN,
     clock: systemClock,
     logger,
     batchSize: env.SCHEDULER_BATCH_SIZE,
+    fullSweepMs: env.SCHEDULER_SWEEP_MS,
     backoffMs: env.JOB_BACKOFF_MS,
   };
   const close = async () => {

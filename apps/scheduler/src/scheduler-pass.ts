@@ -1,57 +1,87 @@
-import { type Clock, type ReminderPlan, reminderKey } from "@nudge/core";
-import { type Db, findDueReminders } from "@nudge/db";
+import { type Clock, type ReminderPlan, nextStepDueAt, reminderKey } from "@nudge/core";
+import { type Db, type ReminderBookmark, findReminderCandidates, resetReminderBookmarks, saveReminderBookmarks } from "@nudge/db";
 import type { Logger } from "@nudge/logger";
-import { enqueueReminders } from "@nudge/queue";
+import { enqueueReminders, type Redis, type ReminderPayload } from "@nudge/queue";
 import type { Queue } from "bullmq";
 
 export interface PassDeps {
   db: Db;
   queue: Queue;
+  /** The queue's connection: the sweep marker lives next to the jobs, so it vanishes when they do. */
+  redis: Redis;
   plan: ReminderPlan;
   clock: Clock;
   logger: Logger;
   batchSize: number;
   backoffMs?: number;
+  /** How often a pass re-checks every due reminder instead of only the new ones. Default 15 minutes. */
+  fullSweepMs?: number;
 }
 
 export interface PassResult {
-  /** Reminders found due and not yet settled; each was added under its key (a no-op where the job already exists). */
-  due: number;
-  pages: number;
+  /** `sweep`: every due, unsettled reminder was re-enqueued (first pass, Redis lost its data, or the sweep timer). */
+  mode: "incremental" | "sweep";
+  /** Appointments looked at. */
+  looked: number;
+  /** Reminders added under their key (a no-op where the job already exists). */
+  enqueued: number;
   ms: number;
 }
 
+const DEFAULT_FULL_SWEEP_MS = 15 * 60_000;
+
 /**
- * One pass: every reminder that is due now and not settled in the ledger is added to the queue under its
- * deterministic key. Running it again, or from two schedulers at once, or 144 times during an outage, adds nothing
- * new: the jobId dedupes while the job exists, and the ledger excludes what is settled once it is gone. Because
- * Postgres is the source of truth, a pass after Redis lost everything puts back exactly what is still due.
+ * One pass. Normally incremental: only appointments whose bookmark says they need a look (new, changed, or a step
+ * became due since the last look), so a pass costs what is new, not what exists. A sweep first resets the bookmarks
+ * of every appointment with a reminder due now, so that each unsettled one is enqueued again; it runs when the
+ * marker it leaves in Redis is missing (the first pass, or Redis lost everything: Postgres is the source of truth)
+ * and every `fullSweepMs` as a safety net for jobs lost any other way.
+ *
+ * Either way, running passes again, or from two schedulers at once, or 144 times during an outage, adds nothing
+ * twice: the jobId dedupes while the job exists, and the ledger refuses a second send once it is gone.
  */
 export async function runPass(deps: PassDeps): Promise<PassResult> {
   const started = Date.now();
   const now = deps.clock.now();
-  let afterId = 0;
-  let due = 0;
-  let pages = 0;
+  const { redis } = deps;
+  const markerKey = `${deps.queue.qualifiedName}:scheduler-swept-at`;
+  const sweptAt = await redis.get(markerKey);
+  const sweep = sweptAt === null || now.getTime() - Number(sweptAt) >= (deps.fullSweepMs ?? DEFAULT_FULL_SWEEP_MS);
+  if (sweep) await resetReminderBookmarks(deps.db, deps.plan, now);
+
+  let looked = 0;
+  let enqueued = 0;
   for (;;) {
-    const page = await findDueReminders(deps.db, deps.plan, now, { afterId, limit: deps.batchSize });
-    if (page.length === 0) break;
-    pages++;
-    due += page.length;
-    await enqueueReminders(
-      deps.queue,
-      page.map((r) => ({
-        key: reminderKey(r),
-        appointmentId: r.appointmentId,
-        startsAt: r.startsAt.toISOString(),
-        step: r.step,
-      })),
-      deps.backoffMs,
-    );
-    afterId = page[page.length - 1]!.appointmentId;
+    const page = await findReminderCandidates(deps.db, deps.plan, now, deps.batchSize);
+    looked += page.length;
+    const jobs: ReminderPayload[] = [];
+    const marks: ReminderBookmark[] = page.map((c) => {
+      const due = c.dueStep ?? 0;
+      if (due > c.enqueuedStep && !c.settled) {
+        jobs.push({
+          key: reminderKey({ appointmentId: c.appointmentId, startsAt: c.startsAt, step: due }),
+          appointmentId: c.appointmentId,
+          startsAt: c.startsAt.toISOString(),
+          step: due,
+        });
+      }
+      const through = Math.max(due, c.enqueuedStep);
+      const over = c.startsAt.getTime() <= now.getTime();
+      return {
+        appointmentId: c.appointmentId,
+        startsAt: c.startsAt,
+        nextDueAt: over ? undefined : nextStepDueAt(deps.plan, c.startsAt, through),
+        enqueuedStep: through,
+      };
+    });
+    // Enqueue before saving the bookmarks: a crash in between makes the next pass enqueue again, which is a no-op.
+    await enqueueReminders(deps.queue, jobs, deps.backoffMs);
+    await saveReminderBookmarks(deps.db, marks);
+    enqueued += jobs.length;
     if (page.length < deps.batchSize) break;
   }
-  const result = { due, pages, ms: Date.now() - started };
+  if (sweep) await redis.set(markerKey, String(now.getTime()));
+  const result: PassResult = { mode: sweep ? "sweep" : "incremental", looked, enqueued, ms: Date.now() - started };
   deps.logger.info(result, "scheduler pass done");
   return result;
 }

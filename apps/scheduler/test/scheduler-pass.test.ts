@@ -20,8 +20,10 @@ let redis: Redis;
 let queue: Queue;
 let prefix: string;
 const now = new Date("2026-11-24T08:00:00Z");
+let clock = fixedClock(now);
 
 beforeEach(async () => {
+  clock = fixedClock(now);
   database = await createTestDatabase();
   db = createDb(database.url);
   prefix = testQueuePrefix();
@@ -36,7 +38,7 @@ afterEach(async () => {
   await database.drop();
 });
 
-const deps = (): PassDeps => ({ db, queue, plan: DEFAULT_REMINDER_PLAN, clock: fixedClock(now), logger: createLogger("test", "silent"), batchSize: 7 });
+const deps = (): PassDeps => ({ db, queue, redis, plan: DEFAULT_REMINDER_PLAN, clock, logger: createLogger("test", "silent"), batchSize: 7, fullSweepMs: 24 * 3600_000 });
 
 describe("scheduler pass", () => {
   it("enqueues the latest due step of each appointment under its deterministic key", async () => {
@@ -50,7 +52,7 @@ describe("scheduler pass", () => {
 
     const result = await runPass(deps());
 
-    expect(result.due).toBe(3);
+    expect(result).toMatchObject({ mode: "sweep", enqueued: 3 });
     const ids = (await queue.getJobs(["waiting"])).map((j) => j.id).sort();
     expect(ids).toEqual(
       [
@@ -87,7 +89,69 @@ describe("scheduler pass", () => {
         deadline: a.startsAt,
       },
     });
-    expect((await runPass(deps())).due).toBe(0);
+    expect((await runPass(deps())).enqueued).toBe(0);
     expect(await queue.count()).toBe(0);
+  });
+
+  it("a pass over an unchanged set looks at nothing: it costs what is new, not what exists", async () => {
+    for (let i = 0; i < 30; i++) {
+      const c = await createContact(db);
+      await createAppointment(db, c.id, { now, inMinutes: 10 + i * 60 });
+    }
+    const first = await runPass(deps());
+    expect(first).toMatchObject({ mode: "sweep", looked: 30 });
+    const second = await runPass(deps());
+    expect(second).toMatchObject({ mode: "incremental", looked: 0, enqueued: 0 });
+    const c = await createContact(db);
+    await createAppointment(db, c.id, { now, inMinutes: 15 });
+    expect(await runPass(deps())).toMatchObject({ mode: "incremental", looked: 1, enqueued: 1 });
+  });
+
+  it("escalates: when a later step becomes due, that appointment alone is looked at again", async () => {
+    const c = await createContact(db);
+    const a = await createAppointment(db, c.id, { now, inMinutes: 180 }); // email due (24 h lead), SMS at -120 min
+    await createAppointment(db, c.id, { now, inMinutes: 23 * 60 }); // email due; next step much later
+    expect(await runPass(deps())).toMatchObject({ looked: 2, enqueued: 2 });
+    clock.advance(59 * 60_000);
+    expect(await runPass(deps())).toMatchObject({ mode: "incremental", looked: 0 });
+    clock.advance(60_000); // 120 minutes before `a`: its SMS step is due
+    expect(await runPass(deps())).toMatchObject({ mode: "incremental", looked: 1, enqueued: 1 });
+    expect(await queue.getJob(reminderKey({ appointmentId: a.id, startsAt: a.startsAt, step: 2 }))).toBeDefined();
+  });
+
+  it("a rescheduled appointment is new work: the database resets its bookmark", async () => {
+    const c = await createContact(db);
+    const a = await createAppointment(db, c.id, { now, inMinutes: 90 });
+    await runPass(deps());
+    const moved = new Date(a.startsAt.getTime() + 30 * 60_000);
+    await db.appointment.update({ where: { id: a.id }, data: { startsAt: moved } });
+    expect(await runPass(deps())).toMatchObject({ mode: "incremental", looked: 1, enqueued: 1 });
+    expect(await queue.getJob(reminderKey({ appointmentId: a.id, startsAt: moved, step: 2 }))).toBeDefined();
+  });
+
+  it("when Redis lost its data, the next pass sweeps: unsettled due reminders come back, settled ones do not", async () => {
+    const c = await createContact(db);
+    const pending = await createAppointment(db, c.id, { now, inMinutes: 90 });
+    const done = await createAppointment(db, c.id, { now, inMinutes: 90 });
+    await runPass(deps());
+    await db.delivery.create({
+      data: {
+        idempotencyKey: reminderKey({ appointmentId: done.id, startsAt: done.startsAt, step: 2 }),
+        contactId: c.id,
+        appointmentId: done.id,
+        appointmentStartsAt: done.startsAt,
+        step: 2,
+        channel: "sms",
+        recipient: c.phone!,
+        body: "x",
+        state: "sent",
+        deadline: done.startsAt,
+      },
+    });
+    await deletePrefix(prefix);
+    expect(await runPass(deps())).toMatchObject({ mode: "sweep", enqueued: 1 });
+    expect((await queue.getJobs(["waiting"])).map((j) => j.id)).toEqual([
+      reminderKey({ appointmentId: pending.id, startsAt: pending.startsAt, step: 2 }),
+    ]);
   });
 });

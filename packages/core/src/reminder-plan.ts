@@ -47,6 +47,15 @@ export function dueStep(plan: ReminderPlan, startsAt: Date, now: Date): Reminder
   return due;
 }
 
+/**
+ * When the step after `afterStep` becomes due: the scheduler's next look at this appointment. Undefined when no
+ * later step exists, so the appointment needs no further look unless it changes.
+ */
+export function nextStepDueAt(plan: ReminderPlan, startsAt: Date, afterStep: number): Date | undefined {
+  const next = plan.find((s) => s.step > afterStep);
+  return next ? new Date(startsAt.getTime() - next.leadMinutes * 60_000) : undefined;
+}
+
 /** A reminder is useless once the appointment has begun. */
 export function reminderDeadline(startsAt: Date): Date {
   return new Date(startsAt.getTime());

@@ -2,7 +2,13 @@ export { createDb } from "./client";
 export type { Db } from "./client";
 export { DeliveryLedger } from "./delivery-ledger";
 export type { DeliveryRecord, NewReminderDelivery, ClaimResult } from "./delivery-ledger";
-export { findDueReminders, loadReminderTarget, recipientFor } from "./reminder-queries";
-export type { DueReminder, ReminderTarget } from "./reminder-queries";
+export {
+  resetReminderBookmarks,
+  findReminderCandidates,
+  saveReminderBookmarks,
+  loadReminderTarget,
+  recipientFor,
+} from "./reminder-queries";
+export type { ReminderCandidate, ReminderBookmark, ReminderTarget } from "./reminder-queries";
 export { migrate, ensureDatabase, MIGRATIONS_DIR } from "./migrate";
 export type { MigrationResult } from "./migrate";

@@ -2,43 +2,69 @@ import type { Channel, ReminderPlan } from "@nudge/core";
 import { maxLeadMinutes } from "@nudge/core";
 import type { Db } from "./client";
 
-export interface DueReminder {
+/**
+ * A sweep: every appointment with a reminder due now gets its bookmark reset, so the incremental pass that follows
+ * looks at it again and enqueues its due step unless the ledger has settled it. Used when Redis may have lost jobs.
+ */
+export async function resetReminderBookmarks(db: Db, plan: ReminderPlan, now: Date): Promise<number> {
+  const horizon = new Date(now.getTime() + maxLeadMinutes(plan) * 60_000);
+  return db.$executeRaw`
+    UPDATE appointments SET next_due_at = NULL, enqueued_step = 0
+    WHERE status = 'scheduled' AND starts_at > ${now} AND starts_at <= ${horizon}
+      AND (next_due_at IS NOT NULL OR enqueued_step <> 0)`;
+}
+
+export interface ReminderCandidate {
   appointmentId: number;
   startsAt: Date;
-  step: number;
+  enqueuedStep: number;
+  /** The latest plan step already due, if any. */
+  dueStep: number | null;
+  /** That step's delivery is already settled: nothing to enqueue. */
+  settled: boolean;
 }
 
 /**
- * One page of the scheduler's pass: for every scheduled appointment inside the reminder horizon, the latest plan step
- * already due (earlier ones are superseded, see dueStep in @nudge/core), unless that step's delivery is already
- * settled. Pending and sending deliveries are returned again on purpose: their job may have been lost with Redis,
- * and re-adding an existing jobId is a no-op.
+ * The incremental pass: only appointments whose bookmark says they need a look (new, changed, or a step has become
+ * due since the last look), found through a partial index, so a pass over an unchanged set reads nothing.
  */
-export async function findDueReminders(
-  db: Db,
-  plan: ReminderPlan,
-  now: Date,
-  page: { afterId: number; limit: number },
-): Promise<DueReminder[]> {
+export async function findReminderCandidates(db: Db, plan: ReminderPlan, now: Date, limit: number): Promise<ReminderCandidate[]> {
   const steps = plan.map((s) => s.step);
   const leads = plan.map((s) => s.leadMinutes);
-  const horizon = new Date(now.getTime() + maxLeadMinutes(plan) * 60_000);
-  return db.$queryRaw<DueReminder[]>`
-    SELECT x.id AS "appointmentId", x.starts_at AS "startsAt", x.step
+  return db.$queryRaw<ReminderCandidate[]>`
+    SELECT x.id AS "appointmentId", x.starts_at AS "startsAt", x.enqueued_step AS "enqueuedStep", x.step AS "dueStep",
+           (x.step IS NOT NULL AND EXISTS (
+              SELECT 1 FROM deliveries d
+              WHERE d.appointment_id = x.id AND d.step = x.step AND d.appointment_starts_at = x.starts_at
+                AND d.state NOT IN ('pending', 'sending'))) AS settled
     FROM (
-      SELECT DISTINCT ON (a.id) a.id, a.starts_at, p.step
+      SELECT a.id, a.starts_at, a.enqueued_step,
+             (SELECT max(p.step) FROM unnest(${steps}::int[], ${leads}::float8[]) AS p(step, lead_minutes)
+              WHERE a.starts_at - p.lead_minutes * interval '1 minute' <= ${now}) AS step
       FROM appointments a
-      JOIN unnest(${steps}::int[], ${leads}::int[]) AS p(step, lead_minutes)
-        ON a.starts_at - make_interval(mins => p.lead_minutes) <= ${now}
-      WHERE a.status = 'scheduled' AND a.starts_at > ${now} AND a.starts_at <= ${horizon} AND a.id > ${page.afterId}
-      ORDER BY a.id, p.step DESC
-    ) x
-    WHERE NOT EXISTS (
-      SELECT 1 FROM deliveries d
-      WHERE d.appointment_id = x.id AND d.step = x.step AND d.appointment_starts_at = x.starts_at
-        AND d.state NOT IN ('pending', 'sending'))
-    ORDER BY x.id
-    LIMIT ${page.limit}`;
+      WHERE a.status = 'scheduled' AND (a.next_due_at IS NULL OR a.next_due_at <= ${now})
+      ORDER BY a.id
+      LIMIT ${limit}
+    ) x`;
+}
+
+export interface ReminderBookmark {
+  appointmentId: number;
+  /** The start the bookmark was computed for: a concurrent reschedule wins over a stale bookmark. */
+  startsAt: Date;
+  /** Undefined: nothing left to look at unless the appointment changes. */
+  nextDueAt: Date | undefined;
+  enqueuedStep: number;
+}
+
+export async function saveReminderBookmarks(db: Db, marks: readonly ReminderBookmark[]): Promise<void> {
+  if (marks.length === 0) return;
+  await db.$executeRaw`
+    UPDATE appointments a SET next_due_at = u.next_due_at, enqueued_step = u.enqueued_step
+    FROM unnest(${marks.map((m) => m.appointmentId)}::int[], ${marks.map((m) => m.startsAt.toISOString())}::timestamptz[],
+                ${marks.map((m) => m.nextDueAt?.toISOString() ?? "infinity")}::timestamptz[], ${marks.map((m) => m.enqueuedStep)}::int[])
+         AS u(id, starts_at, next_due_at, enqueued_step)
+    WHERE a.id = u.id AND a.starts_at = u.starts_at AND a.status = 'scheduled'`;
 }
 
 export interface ReminderTarget {
