@@ -1,10 +1,11 @@
-import { databaseEnv, logEnv, parseEnv, positiveInt, redisEnv } from "@nudge/config";
+import { databaseEnv, logEnv, parseEnv, planEnv, positiveInt, redisEnv } from "@nudge/config";
 import { z } from "zod";
 
 const schema = z.object({
   ...databaseEnv,
   ...redisEnv,
   ...logEnv,
+  ...planEnv,
   /** Long-running mode: time between passes. */
   SCHEDULER_INTERVAL_MS: positiveInt(60_000),
   /** Appointments read and jobs added per round trip. */

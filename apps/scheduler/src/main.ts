@@ -1,4 +1,4 @@
-import { DEFAULT_REMINDER_PLAN, systemClock } from "@nudge/core";
+import { systemClock } from "@nudge/core";
 import { createDb } from "@nudge/db";
 import { onShutdown } from "@nudge/lifecycle";
 import { createLogger } from "@nudge/logger";
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
     db,
     queue,
     redis: connection,
-    plan: DEFAULT_REMINDER_PLAN,
+    plan: env.REMINDER_PLAN,
     clock: systemClock,
     logger,
     batchSize: env.SCHEDULER_BATCH_SIZE,

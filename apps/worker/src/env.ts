@@ -1,4 +1,4 @@
-import { databaseEnv, logEnv, parseEnv, positiveInt, providerEnv, redisEnv } from "@nudge/config";
+import { clockSkewEnv, databaseEnv, logEnv, parseEnv, planEnv, positiveInt, providerEnv, redisEnv } from "@nudge/config";
 import { z } from "zod";
 import { FAILPOINTS } from "./failpoints";
 
@@ -8,6 +8,8 @@ const schema = z
     ...redisEnv,
     ...logEnv,
     ...providerEnv,
+    ...planEnv,
+    ...clockSkewEnv,
     WORKER_CONCURRENCY: positiveInt(20),
     /** How long a job's lock lasts without renewal; after it a job counts as stalled and another worker takes it. */
     WORKER_LOCK_MS: positiveInt(30_000),
@@ -20,6 +22,10 @@ const schema = z
   .refine((env) => env.NUDGE_FAILPOINT === undefined || env.NODE_ENV === "test", {
     message: "NUDGE_FAILPOINT is for the test suite only; it requires NODE_ENV=test",
     path: ["NUDGE_FAILPOINT"],
+  })
+  .refine((env) => env.CLOCK_SKEW_MS === 0 || env.NODE_ENV === "test", {
+    message: "CLOCK_SKEW_MS is for the chaos suite only; it requires NODE_ENV=test",
+    path: ["CLOCK_SKEW_MS"],
   });
 
 export type WorkerEnv = z.infer<typeof schema>;

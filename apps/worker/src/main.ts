@@ -1,4 +1,4 @@
-import { DEFAULT_REMINDER_PLAN, systemClock } from "@nudge/core";
+import { skewedClock, systemClock } from "@nudge/core";
 import { createDb, DeliveryLedger } from "@nudge/db";
 import { createLogger } from "@nudge/logger";
 import { createProviders } from "@nudge/providers";
@@ -11,6 +11,7 @@ import { onShutdown } from "@nudge/lifecycle";
 async function main(): Promise<void> {
   const env = loadWorkerEnv();
   const logger = createLogger("worker", env.LOG_LEVEL);
+  const clock = env.CLOCK_SKEW_MS ? skewedClock(env.CLOCK_SKEW_MS) : systemClock;
   const db = createDb(env.DATABASE_URL, { poolSize: Math.min(env.WORKER_CONCURRENCY + 2, 50) });
   const connection = createRedis(env.REDIS_URL);
   const { sms, voice, email, crm } = createProviders({
@@ -28,10 +29,11 @@ async function main(): Promise<void> {
   const worker = createReminderWorker(
     {
       db,
-      ledger: new DeliveryLedger(db, systemClock),
+      ledger: new DeliveryLedger(db, clock),
       providers: { sms, voice, email },
       crm,
-      plan: DEFAULT_REMINDER_PLAN,
+      plan: env.REMINDER_PLAN,
+      clock,
       logger,
       failpoint: env.NUDGE_FAILPOINT ? killAt(env.NUDGE_FAILPOINT) : noFailpoints,
     },

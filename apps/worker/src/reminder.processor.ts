@@ -1,6 +1,7 @@
 import {
   AmbiguousSendError,
   type Channel,
+  type Clock,
   type CrmGateway,
   type DeliveryState,
   type MessageProvider,
@@ -11,6 +12,7 @@ import {
   type ReminderStep,
   type SendReceipt,
   maskRecipient,
+  dueStep,
   reminderDeadline,
   reminderKey,
   reminderText,
@@ -34,6 +36,7 @@ export interface ReminderDeps {
   providers: Record<Channel, MessageProvider>;
   crm: CrmGateway;
   plan: ReminderPlan;
+  clock: Clock;
   logger: Logger;
   failpoint: FailpointHook;
 }
@@ -113,10 +116,13 @@ async function runPipeline(payload: ReminderPayload, deps: ReminderDeps, log: Lo
   const delivery = await ledger.advanceReminder(newDelivery(payload, target, step, text.body));
   deps.failpoint("after-db-advance");
   const dlog = log.child({ deliveryId: delivery.id, channel: step.channel });
-  if (!recipient) {
-    const reason = `contact ${target.contact.id} has no ${step.channel === "email" ? "email address" : "phone number"}`;
-    await ledger.settlePending(delivery.id, "skipped", reason);
-    return { deliveryId: delivery.id, state: "skipped", reason };
+  const skipReason = !recipient
+    ? `contact ${target.contact.id} has no ${step.channel === "email" ? "email address" : "phone number"}`
+    : supersededBy(deps, startsAt, step.step);
+  if (skipReason || !recipient) {
+    const outcome = claimOutcome(delivery.id, await ledger.skip(delivery.id, skipReason ?? "no recipient"));
+    dlog.info({ state: outcome.state, reason: outcome.reason }, "not sending");
+    return outcome;
   }
 
   // 3. Claim.
@@ -164,6 +170,15 @@ async function runPipeline(payload: ReminderPayload, deps: ReminderDeps, log: Lo
   }
   dlog.info({ to: maskRecipient(recipient), providerMessageId }, "sent");
   return { deliveryId: delivery.id, state: "sent" };
+}
+
+/**
+ * A job that waited in a backlog until a later step of the same plan became due is superseded: the recipient gets
+ * the later, more useful reminder instead of both in a burst.
+ */
+function supersededBy(deps: ReminderDeps, startsAt: Date, step: number): string | undefined {
+  const due = dueStep(deps.plan, startsAt, deps.clock.now());
+  return due && due.step > step ? `superseded by step ${due.step}` : undefined;
 }
 
 function claimOutcome(deliveryId: number, claim: Exclude<Awaited<ReturnType<DeliveryLedger["claim"]>>, { kind: "claimed" }>): ReminderOutcome {

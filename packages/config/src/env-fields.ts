@@ -1,3 +1,4 @@
+import { DEFAULT_REMINDER_PLAN, parsePlan, type ReminderPlan } from "@nudge/core";
 import { z } from "zod";
 
 /** Building blocks for each app's env schema: one definition, one default, one description per variable. */
@@ -52,4 +53,25 @@ export const providerEnv = {
   HUBSPOT_ACCESS_TOKEN: z.string().min(8, { message: "expected a HubSpot private app token" }),
   HUBSPOT_BASE_URL: httpUrl.optional(),
   PROVIDER_TIMEOUT_MS: positiveInt(10_000),
+};
+
+/** The scheduler and the workers must agree on the plan: both read it from here. */
+export const planEnv = {
+  REMINDER_PLAN: z
+    .string()
+    .optional()
+    .transform((text, ctx): ReminderPlan => {
+      if (text === undefined) return DEFAULT_REMINDER_PLAN;
+      try {
+        return parsePlan(text);
+      } catch (error) {
+        ctx.addIssue({ code: "custom", message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
+};
+
+/** Tests only (the chaos suite): run this process's clock ahead or behind by this many milliseconds. */
+export const clockSkewEnv = {
+  CLOCK_SKEW_MS: z.coerce.number({ message: "expected a number of milliseconds" }).int().default(0),
 };

@@ -1,2 +1,2 @@
 export { parseEnv } from "./parse-env";
-export { url, positiveInt, databaseEnv, redisEnv, logEnv, providerEnv } from "./env-fields";
+export { url, positiveInt, databaseEnv, redisEnv, logEnv, providerEnv, planEnv, clockSkewEnv } from "./env-fields";

@@ -6,7 +6,7 @@ export { compactInstant, reminderKey, assertValidKey } from "./idempotency-key";
 export type { ReminderFact } from "./idempotency-key";
 export { DELIVERY_STATES, TERMINAL_STATES, canTransition, isSettled } from "./delivery-state";
 export type { DeliveryState } from "./delivery-state";
-export { DEFAULT_REMINDER_PLAN, validatePlan, maxLeadMinutes, dueStep, nextStepDueAt, reminderDeadline, reminderText } from "./reminder-plan";
+export { DEFAULT_REMINDER_PLAN, parsePlan, validatePlan, maxLeadMinutes, dueStep, nextStepDueAt, reminderDeadline, reminderText } from "./reminder-plan";
 export type { ReminderStep, ReminderPlan } from "./reminder-plan";
 export { maskRecipient } from "./mask";
 export { NotAcceptedError } from "./not-accepted-error";

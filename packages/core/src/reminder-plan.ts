@@ -1,4 +1,4 @@
-import type { Channel } from "./channel";
+import { CHANNELS, type Channel } from "./channel";
 
 /** One step of an appointment's reminder plan: which channel, and how long before the start it becomes due. */
 export interface ReminderStep {
@@ -27,6 +27,21 @@ export function validatePlan(plan: ReminderPlan): ReminderPlan {
     }
   });
   return plan;
+}
+
+/**
+ * Reads a plan written as `channel:leadMinutes` pairs, earliest first, e.g. `email:1440,sms:120,voice:30`
+ * (the default). Lead times may be fractional (the chaos suite runs a plan measured in seconds).
+ */
+export function parsePlan(text: string): ReminderPlan {
+  const steps = text.split(",").map((part, i) => {
+    const [channel, lead] = part.trim().split(":");
+    if (!CHANNELS.includes(channel as Channel) || lead === undefined || !(Number(lead) > 0)) {
+      throw new RangeError(`Reminder plan step ${i + 1} is "${part.trim()}": expected channel:leadMinutes with channel one of ${CHANNELS.join(", ")}`);
+    }
+    return { step: i + 1, channel: channel as Channel, leadMinutes: Number(lead) };
+  });
+  return validatePlan(steps);
 }
 
 export function maxLeadMinutes(plan: ReminderPlan): number {

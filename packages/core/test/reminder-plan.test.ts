@@ -1,4 +1,4 @@
-import { DEFAULT_REMINDER_PLAN, dueStep, reminderText, validatePlan } from "../src";
+import { DEFAULT_REMINDER_PLAN, dueStep, parsePlan, reminderText, validatePlan } from "../src";
 
 const startsAt = new Date("2026-11-24T09:00:00Z");
 const at = (minutesBefore: number) => new Date(startsAt.getTime() - minutesBefore * 60_000);
@@ -33,5 +33,17 @@ describe("reminderText", () => {
     const text = reminderText({ name: "Ada Lovelace", startsAt, timezone: "Europe/Berlin", channel: "sms" });
     expect(text.body).toMatch(/^Hi Ada, .*10:00/);
     expect(text.subject).toMatch(/^Reminder: /);
+  });
+});
+
+describe("parsePlan", () => {
+  it("reads channel:leadMinutes pairs, earliest first", () => {
+    expect(parsePlan("email:1440,sms:120,voice:30")).toEqual(DEFAULT_REMINDER_PLAN);
+    expect(parsePlan("sms:0.5")).toEqual([{ step: 1, channel: "sms", leadMinutes: 0.5 }]);
+  });
+
+  it("names the bad step", () => {
+    expect(() => parsePlan("email:60,fax:30")).toThrow(/step 2 is "fax:30": expected channel:leadMinutes/);
+    expect(() => parsePlan("sms:30,voice:60")).toThrow(/must come later/);
   });
 });

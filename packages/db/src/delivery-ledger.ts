@@ -109,7 +109,16 @@ export class DeliveryLedger {
     return this.explainFailedClaim(id, now);
   }
 
-  private async explainFailedClaim(id: number, now: Date): Promise<ClaimResult> {
+  /**
+   * Skips a delivery that must not be sent (no address, superseded). When it is no longer pending, reports what it
+   * is instead, turning an orphaned `sending` into `unknown` exactly as a claim would.
+   */
+  async skip(id: number, reason: string): Promise<Exclude<ClaimResult, { kind: "claimed" }>> {
+    if (await this.settlePending(id, "skipped", reason)) return { kind: "skipped", reason };
+    return this.explainFailedClaim(id, this.clock.now(), reason);
+  }
+
+  private async explainFailedClaim(id: number, now: Date, skipReason?: string): Promise<Exclude<ClaimResult, { kind: "claimed" }>> {
     const rows = await this.db.$queryRaw<
       { state: DeliveryState; reason: string | null; token: number; deadline: Date; status: string | null; startsMatch: boolean | null }[]
     >`
@@ -124,7 +133,7 @@ export class DeliveryLedger {
         UPDATE deliveries SET state = 'unknown', fencing_token = fencing_token + 1, updated_at = ${now},
           reason = 'claimed by an attempt that never recorded an outcome (worker crashed or lost its lock); the message may have been sent'
         WHERE id = ${id} AND state = 'sending' AND fencing_token = ${row.token}`;
-      return moved ? { kind: "orphaned" } : this.explainFailedClaim(id, now);
+      return moved ? { kind: "orphaned" } : this.explainFailedClaim(id, now, skipReason);
     }
     if (row.state !== "pending") return { kind: "settled", state: row.state, reason: row.reason };
     const cancelReason =
@@ -135,14 +144,14 @@ export class DeliveryLedger {
           : undefined;
     const [state, reason] = cancelReason
       ? (["cancelled", cancelReason] as const)
-      : (["skipped", `past its deadline ${row.deadline.toISOString()}`] as const);
+      : (["skipped", skipReason ?? `past its deadline ${row.deadline.toISOString()}`] as const);
     const moved = await this.db.$executeRawUnsafe(
       `UPDATE deliveries SET state = '${state}', reason = $2, updated_at = $3 WHERE id = $1 AND state = 'pending'`,
       id,
       reason,
       now,
     );
-    if (!moved) return this.explainFailedClaim(id, now);
+    if (!moved) return this.explainFailedClaim(id, now, skipReason);
     return state === "cancelled" ? { kind: "cancelled", reason } : { kind: "skipped", reason };
   }
 

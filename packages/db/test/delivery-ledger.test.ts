@@ -121,4 +121,14 @@ describe("DeliveryLedger", () => {
     expect(await ledger.settlePending(d.id, "skipped", "again")).toBe(false);
     expect(await ledger.byId(d.id)).toMatchObject({ state: "failed", reason: "gave up" });
   });
+
+  it("skip settles a pending delivery, and reports (or orphans) one that is not pending", async () => {
+    const pending = await ledger.advanceReminder(await newReminder());
+    expect(await ledger.skip(pending.id, "superseded by step 3")).toEqual({ kind: "skipped", reason: "superseded by step 3" });
+    expect(await ledger.skip(pending.id, "again")).toMatchObject({ kind: "settled", state: "skipped", reason: "superseded by step 3" });
+    const claimed = await ledger.advanceReminder(await newReminder());
+    await ledger.claim(claimed.id);
+    expect(await ledger.skip(claimed.id, "superseded by step 3")).toEqual({ kind: "orphaned" });
+    expect((await ledger.byId(claimed.id))?.state).toBe("unknown");
+  });
 });

@@ -14,7 +14,10 @@ export function reminderJobOptions(key: string, backoffMs: number = contract.bac
     attempts: contract.attempts,
     backoff: { type: BACKOFF_TYPE, delay: backoffMs },
     removeOnComplete: { age: 24 * 3600, count: 10_000 },
-    removeOnFail: { age: 7 * 24 * 3600 },
+    // A failed job left in Redis would keep its jobId and so block the scheduler's sweep from enqueueing the reminder
+    // again (a delivery left pending after its database was unreachable would be silently lost). The ledger and the
+    // worker's error log are the record of what failed and why.
+    removeOnFail: true,
   };
 }
 
