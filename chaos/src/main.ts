@@ -1,0 +1,207 @@
+import { mkdirSync, rmSync } from "node:fs";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import { ensureDatabase, migrate } from "@nudge/db";
+import { simulatorProviderEnv, SIMULATOR_TWILIO_AUTH_TOKEN, startSimulator } from "@nudge/simulator";
+import { startRedisServer } from "@nudge/testing";
+import { Client } from "pg";
+import { startCallbackSink } from "./callback-sink";
+import { checkRun } from "./checks";
+import { FaultInjector, postgresRestartable } from "./faults";
+import { parseOptions } from "./options";
+import { ProcessFleet } from "./process-fleet";
+import { CHAOS_PLAN, FIRST_LEAD_SECONDS, STEPS, changeSomeAppointments, seedWorkload } from "./workload";
+
+/**
+ * `npm run chaos`: the fleet as separate OS processes (schedulers, workers) against a Redis of its own, a database
+ * of its own and the provider simulator, a reminder workload that escalates through every plan step, and faults at
+ * evenly spread moments. At the end, the simulator's record and the ledger are checked: no message accepted twice,
+ * every due message in a terminal state. The last line is one JSON object; the exit code is non-zero on a violation.
+ */
+const ADMIN_URL = process.env.TEST_DATABASE_URL ?? process.env.PG_ADMIN_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
+const ROOT = path.resolve(__dirname, "../..");
+const BOOT_SECONDS = 15;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const log = (line: string) => console.log(line);
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const started = Date.now();
+  const appointments = Math.ceil(options.messages / STEPS);
+  log(
+    `chaos: ${appointments} appointments x ${STEPS} steps (~${appointments * STEPS} messages), ${options.faults} faults, ` +
+      `${options.workers} workers, ${options.schedulers} schedulers, starts spread over ${options.windowSeconds} s`,
+  );
+
+  const redis = await startRedisServer();
+  const databaseName = `nudge_chaos_${randomBytes(4).toString("hex")}`;
+  const adminUrl = new URL(ADMIN_URL);
+  const databaseUrl = Object.assign(new URL(ADMIN_URL), { pathname: `/${databaseName}` }).toString();
+  await ensureDatabase(databaseUrl);
+  await migrate(databaseUrl);
+  const sim = await startSimulator({ port: 0, twilioAuthToken: SIMULATOR_TWILIO_AUTH_TOKEN });
+  const sink = await startCallbackSink();
+  const firstStart = new Date(Date.now() + (BOOT_SECONDS + FIRST_LEAD_SECONDS) * 1000);
+  await seedWorkload(databaseUrl, appointments, firstStart, options.windowSeconds);
+  const lastStart = firstStart.getTime() + options.windowSeconds * 1000 + 10_000; // + reschedules
+
+  const logDir = path.join(ROOT, ".nudge", "chaos");
+  rmSync(logDir, { recursive: true, force: true });
+  mkdirSync(logDir, { recursive: true });
+  const fleet = new ProcessFleet(
+    {
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: redis.url,
+      QUEUE_PREFIX: "chaos",
+      ...simulatorProviderEnv(sim.url),
+      TWILIO_STATUS_CALLBACK_URL: sink.url,
+      REMINDER_PLAN: CHAOS_PLAN,
+      PROVIDER_TIMEOUT_MS: "2000",
+      WORKER_CONCURRENCY: "20",
+      WORKER_LOCK_MS: "5000",
+      WORKER_STALLED_INTERVAL_MS: "2000",
+      JOB_BACKOFF_MS: "300",
+      SCHEDULER_INTERVAL_MS: "1000",
+      SCHEDULER_SWEEP_MS: "15000",
+      SHUTDOWN_GRACE_MS: "5000",
+      LOG_LEVEL: "warn",
+    },
+    logDir,
+  );
+  fleet.add("scheduler", options.schedulers);
+  fleet.add("worker", options.workers);
+
+  const faults = new FaultInjector({
+    fleet,
+    sim,
+    restartRedis: () => redis.restart(),
+    adminUrl: adminUrl.toString(),
+    databaseName,
+    canRestartPostgres: postgresRestartable(ADMIN_URL),
+  });
+  if (!postgresRestartable(ADMIN_URL)) log("chaos: Postgres restarts left out (needs a local cluster and root)");
+
+  // Faults from the first due step to the last start, evenly spread.
+  const faultStart = firstStart.getTime() - FIRST_LEAD_SECONDS * 1000;
+  const faultEvery = Math.max(50, (lastStart - faultStart) / options.faults);
+  let changes = { cancelled: 0, rescheduled: 0 };
+  const changeAt = [faultStart + (lastStart - faultStart) / 3, faultStart + (2 * (lastStart - faultStart)) / 3];
+  let nextFault = faultStart;
+  let nextProgress = Date.now();
+  const unexpectedExits: string[] = [];
+
+  while (Date.now() < lastStart && faults.total < options.faults) {
+    const now = Date.now();
+    if (now >= nextFault) {
+      nextFault += faultEvery;
+      await faults.injectNext().catch((error: unknown) => log(`chaos: fault failed to inject: ${(error as Error).message}`));
+    }
+    if (changeAt[0] !== undefined && now >= changeAt[0]) {
+      changeAt.shift();
+      const c = await changeSomeAppointments(databaseUrl, Math.ceil(appointments * 0.02)).catch(() => ({ cancelled: 0, rescheduled: 0 }));
+      changes = { cancelled: changes.cancelled + c.cancelled, rescheduled: changes.rescheduled + c.rescheduled };
+    }
+    if (now >= nextProgress) {
+      nextProgress += 5000;
+      unexpectedExits.push(...fleet.ensureRunning().filter((e) => !e.includes("SIGKILL")));
+      log(await progress(databaseUrl, started, sim.records().length, faults.total, fleet));
+    }
+    await sleep(Math.max(0, Math.min(nextFault, nextProgress) - Date.now()));
+  }
+  while (Date.now() < lastStart) {
+    await sleep(1000);
+    if (Date.now() >= nextProgress) {
+      nextProgress += 5000;
+      log(await progress(databaseUrl, started, sim.records().length, faults.total, fleet));
+    }
+  }
+
+  // Calm: no more faults; wait for every due message to settle (a killed worker's job is taken over after its lock).
+  sim.clearFaults();
+  log("chaos: faults stopped; waiting for every delivery to settle");
+  const drainDeadline = Date.now() + 180_000;
+  while (Date.now() < drainDeadline) {
+    fleet.ensureRunning();
+    const open = await openWork(databaseUrl).catch(() => Number.POSITIVE_INFINITY);
+    if (open === 0) break;
+    log(await progress(databaseUrl, started, sim.records().length, faults.total, fleet));
+    await sleep(2000);
+  }
+  await fleet.stop();
+  const verdict = await checkRun(databaseUrl, sim.records());
+  await sim.close();
+  await sink.close();
+  await redis.stop();
+  await dropDatabase(databaseName);
+
+  const violations = [...verdict.duplicates, ...verdict.lost, ...verdict.phantoms];
+  log(`chaos: states ${JSON.stringify(verdict.states)}; business changes ${JSON.stringify(changes)}; status callbacks ${sink.received()}`);
+  if (unexpectedExits.length) log(`chaos: processes that exited on their own: ${unexpectedExits.join(", ")}`);
+  if (violations.length) {
+    log(`chaos: ${violations.length} VIOLATIONS`);
+    for (const v of violations.slice(0, 50)) log(`  ${v}`);
+    if (violations.length > 50) log(`  ... and ${violations.length - 50} more`);
+  } else {
+    log("chaos: no duplicates, nothing lost");
+  }
+  console.log(
+    JSON.stringify({
+      messages: verdict.messages,
+      faults: faults.counts,
+      duplicates: verdict.duplicates.length,
+      lost: verdict.lost.length,
+      unknown_unresolved: verdict.unknownUnresolved,
+      max_per_recipient_hour: verdict.maxPerRecipientHour,
+      seconds: Math.round((Date.now() - started) / 1000),
+    }),
+  );
+  process.exit(violations.length ? 1 : 0);
+}
+
+async function openWork(databaseUrl: string): Promise<number> {
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const r = await client.query<{ n: string }>(
+      `SELECT (SELECT count(*) FROM deliveries WHERE state IN ('pending', 'sending')) +
+              (SELECT count(*) FROM appointments a WHERE a.status = 'scheduled' AND NOT EXISTS (
+                 SELECT 1 FROM deliveries d WHERE d.appointment_id = a.id AND d.step = $1 AND d.appointment_starts_at = a.starts_at)) AS n`,
+      [STEPS],
+    );
+    return Number(r.rows[0]!.n);
+  } finally {
+    await client.end();
+  }
+}
+
+async function progress(databaseUrl: string, started: number, accepted: number, faults: number, fleet: ProcessFleet): Promise<string> {
+  let states = "(database unreachable)";
+  const client = new Client({ connectionString: databaseUrl });
+  try {
+    await client.connect();
+    const r = await client.query<{ state: string; n: string }>("SELECT state::text, count(*) AS n FROM deliveries GROUP BY 1 ORDER BY 1");
+    states = r.rows.map((x) => `${x.state}=${x.n}`).join(" ");
+  } catch {
+    // Postgres may be restarting: that is one of the faults.
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  const t = Math.round((Date.now() - started) / 1000);
+  return `[${t}s] accepted=${accepted} ${states} faults=${faults} workers=${fleet.running("worker")} schedulers=${fleet.running("scheduler")}`;
+}
+
+async function dropDatabase(name: string): Promise<void> {
+  const client = new Client({ connectionString: ADMIN_URL });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(`chaos: ${(error as Error).stack ?? String(error)}`);
+  process.exit(2);
+});

@@ -1,0 +1,115 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, type WriteStream } from "node:fs";
+import path from "node:path";
+
+export type AppName = "worker" | "scheduler";
+
+interface Slot {
+  app: AppName;
+  index: number;
+  child?: ChildProcess;
+  extraEnv: Record<string, string>;
+  restarting: boolean;
+}
+
+const ROOT = path.resolve(__dirname, "../..");
+
+/**
+ * The fleet as real OS processes (`node --import tsx`, so that a SIGKILL reaches the app itself), each slot
+ * restarted after it is killed, logs appended to one file per slot.
+ */
+export class ProcessFleet {
+  private readonly slots: Slot[] = [];
+  private readonly logs = new Map<string, WriteStream>();
+  private stopping = false;
+
+  constructor(
+    private readonly env: Record<string, string>,
+    private readonly logDir: string,
+  ) {}
+
+  add(app: AppName, count: number): void {
+    for (let i = 0; i < count; i++) {
+      const slot: Slot = { app, index: this.slots.filter((s) => s.app === app).length, extraEnv: {}, restarting: false };
+      this.slots.push(slot);
+      this.spawn(slot);
+    }
+  }
+
+  /** SIGKILLs one running process of `app` and starts a fresh one after `restartAfterMs`, with `extraEnv` if given. */
+  killOne(app: AppName, restartAfterMs: number, extraEnv?: Record<string, string>): boolean {
+    const alive = this.slots.filter((s) => s.app === app && s.child && !s.restarting);
+    const slot = alive[Math.floor(Math.random() * alive.length)];
+    if (!slot?.child) return false;
+    slot.restarting = true;
+    slot.child.kill("SIGKILL");
+    setTimeout(() => {
+      slot.restarting = false;
+      if (extraEnv) slot.extraEnv = extraEnv;
+      if (!this.stopping) this.spawn(slot);
+    }, restartAfterMs);
+    return true;
+  }
+
+  /** One extra process for a single pass (`scheduler --once`): a duplicated cron run. */
+  runOnce(app: AppName): void {
+    this.launch(`${app}-once`, app, ["--once"], {});
+  }
+
+  running(app: AppName): number {
+    return this.slots.filter((s) => s.app === app && s.child && s.child.exitCode === null && s.child.signalCode === null).length;
+  }
+
+  /** Restarts anything that died on its own (a process that exits without being killed is a finding, logged). */
+  ensureRunning(): string[] {
+    const revived: string[] = [];
+    for (const slot of this.slots) {
+      const c = slot.child;
+      if (!slot.restarting && c && (c.exitCode !== null || c.signalCode !== null)) {
+        revived.push(`${slot.app}-${slot.index} (exit ${c.exitCode ?? c.signalCode})`);
+        this.spawn(slot);
+      }
+    }
+    return revived;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(
+      this.slots.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            const c = s.child;
+            if (!c || c.exitCode !== null || c.signalCode !== null) return resolve();
+            const timer = setTimeout(() => c.kill("SIGKILL"), 15_000);
+            c.once("exit", () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            c.kill("SIGTERM");
+          }),
+      ),
+    );
+    for (const log of this.logs.values()) log.end();
+  }
+
+  private spawn(slot: Slot): void {
+    slot.child = this.launch(`${slot.app}-${slot.index}`, slot.app, [], slot.extraEnv);
+  }
+
+  private launch(name: string, app: AppName, args: string[], extraEnv: Record<string, string>): ChildProcess {
+    let log = this.logs.get(name);
+    if (!log) {
+      log = createWriteStream(path.join(this.logDir, `${name}.log`), { flags: "a" });
+      this.logs.set(name, log);
+    }
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, `apps/${app}/src/main.ts`), ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", NODE_ENV: "test", ...this.env, ...extraEnv },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout!.pipe(log, { end: false });
+    child.stderr!.pipe(log, { end: false });
+    return child;
+  }
+}

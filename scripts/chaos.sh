@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `npm run chaos [-- --messages N --faults N]`: the chaos suite (quick mode by default). See chaos/src/main.ts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+ensure_dependencies
+ensure_services
+generate_client
+exec npx --no-install tsx chaos/src/main.ts "$@"
