@@ -188,7 +188,7 @@ async function progress(databaseUrl: string, started: number, accepted: number, 
     await client.end().catch(() => undefined);
   }
   const t = Math.round((Date.now() - started) / 1000);
-  return `[${t}s] accepted=${accepted} ${states} faults=${faults} workers=${fleet.running("worker")} schedulers=${fleet.running("scheduler")}`;
+  return `[${t}s] provider_requests=${accepted} ${states} faults=${faults} workers=${fleet.running("worker")} schedulers=${fleet.running("scheduler")}`;
 }
 
 async function dropDatabase(name: string): Promise<void> {
