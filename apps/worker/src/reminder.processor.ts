@@ -101,9 +101,14 @@ async function runPipeline(payload: ReminderPayload, deps: ReminderDeps, log: Lo
   const recipient = recipientFor(step.channel, target.contact);
   const text = reminderText({ name: target.contact.name, startsAt, timezone: target.contact.timezone, channel: step.channel });
 
-  // 1. CRM first: it may fail and be retried any number of times without anyone being messaged.
+  const skipReason = !recipient
+    ? `contact ${target.contact.id} has no ${step.channel === "email" ? "email address" : "phone number"}`
+    : supersededBy(deps, startsAt, step.step);
+
+  // 1. CRM first: it may fail and be retried any number of times without anyone being messaged. Only for a reminder
+  // that is still going out: a stale job must not write an older step over a newer one.
   const stillOn = target.status === "scheduled" && target.startsAt.getTime() === startsAt.getTime();
-  if (stillOn && target.contact.hubspotId) {
+  if (stillOn && !skipReason && target.contact.hubspotId) {
     await deps.crm.updateContact(target.contact.hubspotId, {
       nudge_next_appointment_at: startsAt.toISOString(),
       nudge_last_reminder_step: String(step.step),
@@ -116,9 +121,6 @@ async function runPipeline(payload: ReminderPayload, deps: ReminderDeps, log: Lo
   const delivery = await ledger.advanceReminder(newDelivery(payload, target, step, text.body));
   deps.failpoint("after-db-advance");
   const dlog = log.child({ deliveryId: delivery.id, channel: step.channel });
-  const skipReason = !recipient
-    ? `contact ${target.contact.id} has no ${step.channel === "email" ? "email address" : "phone number"}`
-    : supersededBy(deps, startsAt, step.step);
   if (skipReason || !recipient) {
     const outcome = claimOutcome(delivery.id, await ledger.skip(delivery.id, skipReason ?? "no recipient"));
     dlog.info({ state: outcome.state, reason: outcome.reason }, "not sending");
