@@ -1,5 +1,5 @@
 import { systemClock } from "@nudge/core";
-import { createDb } from "@nudge/db";
+import { assertMigrated, createDb } from "@nudge/db";
 import { onShutdown } from "@nudge/lifecycle";
 import { createLogger } from "@nudge/logger";
 import { createRedis, createReminderQueue } from "@nudge/queue";
@@ -14,6 +14,7 @@ async function main(): Promise<void> {
   const once = process.argv.includes("--once");
   const env = loadSchedulerEnv();
   const logger = createLogger("scheduler", env.LOG_LEVEL);
+  await assertMigrated(env.DATABASE_URL);
   const db = createDb(env.DATABASE_URL, { poolSize: 2 });
   const connection = createRedis(env.REDIS_URL);
   const queue = createReminderQueue(connection, env.QUEUE_PREFIX);

@@ -1,5 +1,5 @@
 import { skewedClock, systemClock } from "@nudge/core";
-import { createDb, DeliveryLedger } from "@nudge/db";
+import { assertMigrated, createDb, DeliveryLedger } from "@nudge/db";
 import { createLogger } from "@nudge/logger";
 import { createProviders } from "@nudge/providers";
 import { createRedis } from "@nudge/queue";
@@ -12,6 +12,7 @@ async function main(): Promise<void> {
   const env = loadWorkerEnv();
   const logger = createLogger("worker", env.LOG_LEVEL);
   const clock = env.CLOCK_SKEW_MS ? skewedClock(env.CLOCK_SKEW_MS) : systemClock;
+  await assertMigrated(env.DATABASE_URL);
   const db = createDb(env.DATABASE_URL, { poolSize: Math.min(env.WORKER_CONCURRENCY + 2, 50) });
   const connection = createRedis(env.REDIS_URL);
   const { sms, voice, email, crm } = createProviders({

@@ -10,5 +10,5 @@ export {
   recipientFor,
 } from "./reminder-queries";
 export type { ReminderCandidate, ReminderBookmark, ReminderTarget } from "./reminder-queries";
-export { migrate, ensureDatabase, MIGRATIONS_DIR } from "./migrate";
+export { migrate, ensureDatabase, assertMigrated, MIGRATIONS_DIR } from "./migrate";
 export type { MigrationResult } from "./migrate";

@@ -96,3 +96,29 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
     await client.end();
   }
 }
+
+/**
+ * Start-up check for the apps: every migration in the folder is applied. An app running against an older schema
+ * would fail on its first query with a cryptic error; this names the fix instead.
+ */
+export async function assertMigrated(databaseUrl: string, dir: string = MIGRATIONS_DIR): Promise<void> {
+  const names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const exists = await client.query(`SELECT to_regclass('"_prisma_migrations"') IS NOT NULL AS ok`);
+    const applied = new Set<string>();
+    if (exists.rows[0]?.ok) {
+      const rows = await client.query<{ migration_name: string }>(
+        `SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
+      );
+      for (const r of rows.rows) applied.add(r.migration_name);
+    }
+    const missing = names.filter((n) => !applied.has(n)).sort();
+    if (missing.length) {
+      throw new Error(`The database is missing migrations ${missing.join(", ")}: run \`npm run db:migrate\` with this DATABASE_URL first`);
+    }
+  } finally {
+    await client.end();
+  }
+}

@@ -1,6 +1,6 @@
 import { Client } from "pg";
-import { createTestDatabase, type TestDatabase } from "@nudge/testing";
-import { migrate } from "../src";
+import { adminQuery, createTestDatabase, databaseUrl, type TestDatabase } from "@nudge/testing";
+import { assertMigrated, migrate } from "../src";
 
 let database: TestDatabase;
 beforeAll(async () => {
@@ -21,6 +21,17 @@ describe("migrate", () => {
       expect(rows.rows).toEqual(again.alreadyApplied.map((name) => ({ migration_name: name, len: 64 })));
     } finally {
       await client.end();
+    }
+  });
+
+  it("tells an app to migrate first when the schema is behind", async () => {
+    await expect(assertMigrated(database.url)).resolves.toBeUndefined();
+    const name = `${database.name}_empty`;
+    await adminQuery(`CREATE DATABASE "${name}"`);
+    try {
+      await expect(assertMigrated(databaseUrl(name))).rejects.toThrow(/missing migrations 20261123000000_init, .*run `npm run db:migrate`/);
+    } finally {
+      await adminQuery(`DROP DATABASE "${name}"`);
     }
   });
 });
