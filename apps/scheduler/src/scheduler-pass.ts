@@ -51,8 +51,10 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
 
   let looked = 0;
   let enqueued = 0;
+  let afterId = 0;
+  let saving: Promise<void> = Promise.resolve();
   for (;;) {
-    const page = await findReminderCandidates(deps.db, deps.plan, now, deps.batchSize);
+    const page = await findReminderCandidates(deps.db, deps.plan, now, { afterId, limit: deps.batchSize });
     looked += page.length;
     const jobs: ReminderPayload[] = [];
     const marks: ReminderBookmark[] = page.map((c) => {
@@ -75,11 +77,16 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
       };
     });
     // Enqueue before saving the bookmarks: a crash in between makes the next pass enqueue again, which is a no-op.
+    // The save overlaps with reading and enqueueing the next page (one save in flight at a time).
     await enqueueReminders(deps.queue, jobs, deps.backoffMs);
-    await saveReminderBookmarks(deps.db, marks);
+    await saving;
+    saving = saveReminderBookmarks(deps.db, marks);
+    saving.catch(() => undefined); // handled by the next `await saving`; this only keeps Node from calling it unhandled
     enqueued += jobs.length;
     if (page.length < deps.batchSize) break;
+    afterId = page[page.length - 1]!.appointmentId;
   }
+  await saving;
   if (sweep) await redis.set(markerKey, String(now.getTime()));
   const result: PassResult = { mode: sweep ? "sweep" : "incremental", looked, enqueued, ms: Date.now() - started };
   deps.logger.info(result, "scheduler pass done");

@@ -1,5 +1,6 @@
 import type { Channel, Clock, DeliveryState } from "@nudge/core";
-import type { Db } from "./client";
+import type { Pool, QueryResultRow } from "pg";
+import { type Db, sqlPool } from "./client";
 
 export interface DeliveryRecord {
   id: number;
@@ -52,19 +53,29 @@ const SELECT_DELIVERY = `
  * worker's memory, decides whether a message may be sent. See @nudge/core's delivery-state for the machine.
  */
 export class DeliveryLedger {
+  private readonly pool: Pool;
+
   constructor(
-    private readonly db: Db,
+    db: Db,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.pool = sqlPool(db);
+  }
+
+  private async rows<T extends QueryResultRow>(sql: string, params: unknown[]): Promise<T[]> {
+    return (await this.pool.query<T>(sql, params)).rows;
+  }
+
+  private async count(sql: string, params: unknown[]): Promise<number> {
+    return (await this.pool.query(sql, params)).rowCount ?? 0;
+  }
 
   async byKey(idempotencyKey: string): Promise<DeliveryRecord | undefined> {
-    const rows = await this.db.$queryRawUnsafe<DeliveryRecord[]>(`${SELECT_DELIVERY} WHERE idempotency_key = $1`, idempotencyKey);
-    return rows[0];
+    return (await this.rows<DeliveryRecord>(`${SELECT_DELIVERY} WHERE idempotency_key = $1`, [idempotencyKey]))[0];
   }
 
   async byId(id: number): Promise<DeliveryRecord | undefined> {
-    const rows = await this.db.$queryRawUnsafe<DeliveryRecord[]>(`${SELECT_DELIVERY} WHERE id = $1`, id);
-    return rows[0];
+    return (await this.rows<DeliveryRecord>(`${SELECT_DELIVERY} WHERE id = $1`, [id]))[0];
   }
 
   /**
@@ -74,19 +85,38 @@ export class DeliveryLedger {
    */
   async advanceReminder(input: NewReminderDelivery): Promise<DeliveryRecord> {
     const now = this.clock.now();
-    return this.db.$transaction(async (tx) => {
-      await tx.$executeRaw`
-        INSERT INTO deliveries (idempotency_key, contact_id, appointment_id, appointment_starts_at, step, channel,
-                                recipient, body, deadline, created_at, updated_at)
-        VALUES (${input.idempotencyKey}, ${input.contactId}, ${input.appointmentId}, ${input.appointmentStartsAt},
-                ${input.step}, ${input.channel}::"Channel", ${input.recipient}, ${input.body}, ${input.deadline}, ${now}, ${now})
-        ON CONFLICT (idempotency_key) DO NOTHING`;
-      await tx.$executeRaw`
-        UPDATE deliveries SET state = 'skipped', reason = ${`superseded by step ${input.step}`}, updated_at = ${now}
-        WHERE appointment_id = ${input.appointmentId} AND step < ${input.step} AND state = 'pending'`;
-      const rows = await tx.$queryRawUnsafe<DeliveryRecord[]>(`${SELECT_DELIVERY} WHERE idempotency_key = $1`, input.idempotencyKey);
-      return rows[0]!;
-    });
+    // One statement (one round trip, one commit). The final SELECT cannot see the row the CTE inserts (same
+    // snapshot), hence the union with what the INSERT returned.
+    const rows = await this.rows<DeliveryRecord>(
+      `WITH inserted AS (
+         INSERT INTO deliveries (idempotency_key, contact_id, appointment_id, appointment_starts_at, step, channel,
+                                 recipient, body, deadline, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6::"Channel", $7, $8, $9, $10, $10)
+         ON CONFLICT (idempotency_key) DO NOTHING
+         RETURNING *
+       ), superseded AS (
+         UPDATE deliveries SET state = 'skipped', reason = 'superseded by step ' || $5::int, updated_at = $10
+         WHERE appointment_id = $3 AND step < $5 AND state = 'pending'
+       ), result AS (
+         SELECT * FROM inserted
+         UNION ALL
+         SELECT * FROM deliveries WHERE idempotency_key = $1 AND NOT EXISTS (SELECT 1 FROM inserted)
+       )
+       ${SELECT_DELIVERY.replace("FROM deliveries", "FROM result")}`,
+      [
+        input.idempotencyKey,
+        input.contactId,
+        input.appointmentId,
+        input.appointmentStartsAt,
+        input.step,
+        input.channel,
+        input.recipient,
+        input.body,
+        input.deadline,
+        now,
+      ],
+    );
+    return rows[0]!;
   }
 
   /**
@@ -96,15 +126,17 @@ export class DeliveryLedger {
    */
   async claim(id: number): Promise<ClaimResult> {
     const now = this.clock.now();
-    const claimed = await this.db.$queryRaw<{ token: number; needsLookup: boolean; firstClaimedAt: Date }[]>`
-      UPDATE deliveries d
-      SET state = 'sending', fencing_token = d.fencing_token + 1, attempts = d.attempts + 1, claimed_at = ${now},
-          first_claimed_at = COALESCE(d.first_claimed_at, ${now}), updated_at = ${now}
-      WHERE d.id = ${id} AND d.state = 'pending' AND d.deadline > ${now}
-        AND (d.appointment_id IS NULL OR EXISTS (
-              SELECT 1 FROM appointments a
-              WHERE a.id = d.appointment_id AND a.status = 'scheduled' AND a.starts_at = d.appointment_starts_at))
-      RETURNING d.fencing_token AS token, d.needs_lookup AS "needsLookup", d.first_claimed_at AS "firstClaimedAt"`;
+    const claimed = await this.rows<{ token: number; needsLookup: boolean; firstClaimedAt: Date }>(
+      `UPDATE deliveries d
+       SET state = 'sending', fencing_token = d.fencing_token + 1, attempts = d.attempts + 1, claimed_at = $2,
+           first_claimed_at = COALESCE(d.first_claimed_at, $2), updated_at = $2
+       WHERE d.id = $1 AND d.state = 'pending' AND d.deadline > $2
+         AND (d.appointment_id IS NULL OR EXISTS (
+               SELECT 1 FROM appointments a
+               WHERE a.id = d.appointment_id AND a.status = 'scheduled' AND a.starts_at = d.appointment_starts_at))
+       RETURNING d.fencing_token AS token, d.needs_lookup AS "needsLookup", d.first_claimed_at AS "firstClaimedAt"`,
+      [id, now],
+    );
     if (claimed[0]) return { kind: "claimed", ...claimed[0] };
     return this.explainFailedClaim(id, now);
   }
@@ -119,20 +151,29 @@ export class DeliveryLedger {
   }
 
   private async explainFailedClaim(id: number, now: Date, skipReason?: string): Promise<Exclude<ClaimResult, { kind: "claimed" }>> {
-    const rows = await this.db.$queryRaw<
-      { state: DeliveryState; reason: string | null; token: number; deadline: Date; status: string | null; startsMatch: boolean | null }[]
-    >`
-      SELECT d.state::text AS state, d.reason, d.fencing_token AS token, d.deadline, a.status::text AS status,
-             (a.starts_at = d.appointment_starts_at) AS "startsMatch"
-      FROM deliveries d LEFT JOIN appointments a ON a.id = d.appointment_id
-      WHERE d.id = ${id}`;
+    const rows = await this.rows<{
+      state: DeliveryState;
+      reason: string | null;
+      token: number;
+      deadline: Date;
+      status: string | null;
+      startsMatch: boolean | null;
+    }>(
+      `SELECT d.state::text AS state, d.reason, d.fencing_token AS token, d.deadline, a.status::text AS status,
+              (a.starts_at = d.appointment_starts_at) AS "startsMatch"
+       FROM deliveries d LEFT JOIN appointments a ON a.id = d.appointment_id
+       WHERE d.id = $1`,
+      [id],
+    );
     const row = rows[0];
     if (!row) throw new Error(`Delivery ${id} does not exist`);
     if (row.state === "sending") {
-      const moved = await this.db.$executeRaw`
-        UPDATE deliveries SET state = 'unknown', fencing_token = fencing_token + 1, updated_at = ${now},
-          reason = 'claimed by an attempt that never recorded an outcome (worker crashed or lost its lock); the message may have been sent'
-        WHERE id = ${id} AND state = 'sending' AND fencing_token = ${row.token}`;
+      const moved = await this.count(
+        `UPDATE deliveries SET state = 'unknown', fencing_token = fencing_token + 1, updated_at = $3,
+           reason = 'claimed by an attempt that never recorded an outcome (worker crashed or lost its lock); the message may have been sent'
+         WHERE id = $1 AND state = 'sending' AND fencing_token = $2`,
+        [id, row.token, now],
+      );
       return moved ? { kind: "orphaned" } : this.explainFailedClaim(id, now, skipReason);
     }
     if (row.state !== "pending") return { kind: "settled", state: row.state, reason: row.reason };
@@ -145,11 +186,9 @@ export class DeliveryLedger {
     const [state, reason] = cancelReason
       ? (["cancelled", cancelReason] as const)
       : (["skipped", skipReason ?? `past its deadline ${row.deadline.toISOString()}`] as const);
-    const moved = await this.db.$executeRawUnsafe(
+    const moved = await this.count(
       `UPDATE deliveries SET state = '${state}', reason = $2, updated_at = $3 WHERE id = $1 AND state = 'pending'`,
-      id,
-      reason,
-      now,
+      [id, reason, now],
     );
     if (!moved) return this.explainFailedClaim(id, now, skipReason);
     return state === "cancelled" ? { kind: "cancelled", reason } : { kind: "skipped", reason };
@@ -158,19 +197,22 @@ export class DeliveryLedger {
   /** The send was accepted. Recorded only by the holder of the current token. */
   async recordSent(id: number, token: number, providerMessageId: string): Promise<boolean> {
     const now = this.clock.now();
-    const n = await this.db.$executeRaw`
-      UPDATE deliveries SET state = 'sent', provider_message_id = ${providerMessageId}, sent_at = ${now},
-             needs_lookup = false, reason = NULL, updated_at = ${now}
-      WHERE id = ${id} AND state = 'sending' AND fencing_token = ${token}`;
+    const n = await this.count(
+      `UPDATE deliveries SET state = 'sent', provider_message_id = $3, sent_at = $4, needs_lookup = false, reason = NULL, updated_at = $4
+       WHERE id = $1 AND state = 'sending' AND fencing_token = $2`,
+      [id, token, providerMessageId, now],
+    );
     return n === 1;
   }
 
   /** The provider provably did not take the message: back to `pending`, to be claimed again by a retry. */
   async recordNotAccepted(id: number, token: number, reason: string, needsLookup: boolean): Promise<boolean> {
     const now = this.clock.now();
-    const n = await this.db.$executeRaw`
-      UPDATE deliveries SET state = 'pending', reason = ${reason}, needs_lookup = (needs_lookup OR ${needsLookup}), updated_at = ${now}
-      WHERE id = ${id} AND state = 'sending' AND fencing_token = ${token}`;
+    const n = await this.count(
+      `UPDATE deliveries SET state = 'pending', reason = $3, needs_lookup = (needs_lookup OR $4), updated_at = $5
+       WHERE id = $1 AND state = 'sending' AND fencing_token = $2`,
+      [id, token, reason, needsLookup, now],
+    );
     return n === 1;
   }
 
@@ -188,23 +230,18 @@ export class DeliveryLedger {
    */
   async settlePending(id: number, state: "failed" | "skipped", reason: string): Promise<boolean> {
     const now = this.clock.now();
-    const n = await this.db.$executeRawUnsafe(
+    const n = await this.count(
       `UPDATE deliveries SET state = '${state}', reason = $2, updated_at = $3 WHERE id = $1 AND state = 'pending'`,
-      id,
-      reason,
-      now,
+      [id, reason, now],
     );
     return n === 1;
   }
 
   private async settleClaimed(id: number, token: number, state: "failed" | "unknown", reason: string): Promise<boolean> {
     const now = this.clock.now();
-    const n = await this.db.$executeRawUnsafe(
+    const n = await this.count(
       `UPDATE deliveries SET state = '${state}', reason = $3, updated_at = $4 WHERE id = $1 AND state = 'sending' AND fencing_token = $2`,
-      id,
-      token,
-      reason,
-      now,
+      [id, token, reason, now],
     );
     return n === 1;
   }

@@ -1,6 +1,6 @@
 import type { Channel, ReminderPlan } from "@nudge/core";
 import { maxLeadMinutes } from "@nudge/core";
-import type { Db } from "./client";
+import { type Db, sqlPool } from "./client";
 
 /**
  * A sweep: every appointment with a reminder due now gets its bookmark reset, so the incremental pass that follows
@@ -26,9 +26,15 @@ export interface ReminderCandidate {
 
 /**
  * The incremental pass: only appointments whose bookmark says they need a look (new, changed, or a step has become
- * due since the last look), found through a partial index, so a pass over an unchanged set reads nothing.
+ * due since the last look), found through a partial index, so a pass over an unchanged set reads nothing. Paged by
+ * id (keyset), so that a long pass never re-reads the rows it has already done.
  */
-export async function findReminderCandidates(db: Db, plan: ReminderPlan, now: Date, limit: number): Promise<ReminderCandidate[]> {
+export async function findReminderCandidates(
+  db: Db,
+  plan: ReminderPlan,
+  now: Date,
+  page: { afterId: number; limit: number },
+): Promise<ReminderCandidate[]> {
   const steps = plan.map((s) => s.step);
   const leads = plan.map((s) => s.leadMinutes);
   return db.$queryRaw<ReminderCandidate[]>`
@@ -42,9 +48,9 @@ export async function findReminderCandidates(db: Db, plan: ReminderPlan, now: Da
              (SELECT max(p.step) FROM unnest(${steps}::int[], ${leads}::float8[]) AS p(step, lead_minutes)
               WHERE a.starts_at - p.lead_minutes * interval '1 minute' <= ${now}) AS step
       FROM appointments a
-      WHERE a.status = 'scheduled' AND (a.next_due_at IS NULL OR a.next_due_at <= ${now})
+      WHERE a.status = 'scheduled' AND (a.next_due_at IS NULL OR a.next_due_at <= ${now}) AND a.id > ${page.afterId}
       ORDER BY a.id
-      LIMIT ${limit}
+      LIMIT ${page.limit}
     ) x`;
 }
 
@@ -74,23 +80,17 @@ export interface ReminderTarget {
   contact: { id: number; name: string; phone: string | null; email: string | null; hubspotId: string | null; timezone: string };
 }
 
+/** The appointment and its contact, in one round trip on the driver (this runs once per reminder job). */
 export async function loadReminderTarget(db: Db, appointmentId: number): Promise<ReminderTarget | undefined> {
-  const a = await db.appointment.findUnique({ where: { id: appointmentId }, include: { contact: true } });
-  if (!a) return undefined;
-  const { contact } = a;
-  return {
-    appointmentId: a.id,
-    startsAt: a.startsAt,
-    status: a.status,
-    contact: {
-      id: contact.id,
-      name: contact.name,
-      phone: contact.phone,
-      email: contact.email,
-      hubspotId: contact.hubspotId,
-      timezone: contact.timezone,
-    },
-  };
+  const { rows } = await sqlPool(db).query<ReminderTarget>(
+    `SELECT a.id AS "appointmentId", a.starts_at AS "startsAt", a.status::text AS status,
+            json_build_object('id', c.id, 'name', c.name, 'phone', c.phone, 'email', c.email,
+                              'hubspotId', c.hubspot_id, 'timezone', c.timezone) AS contact
+     FROM appointments a JOIN contacts c ON c.id = a.contact_id
+     WHERE a.id = $1`,
+    [appointmentId],
+  );
+  return rows[0];
 }
 
 export function recipientFor(channel: Channel, contact: ReminderTarget["contact"]): string | null {

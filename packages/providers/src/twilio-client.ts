@@ -19,7 +19,8 @@ export class TwilioRequestClient extends twilio.RequestClient {
     super({ timeout: timeoutMs, autoRetry: false, keepAlive: true });
     this.baseUrl = baseUrl?.replace(/\/+$/, "");
     // The SDK only builds an https agent; a plain-http base URL (the simulator) gets a keep-alive agent of its own.
-    this.axios.defaults.httpAgent = new http.Agent({ keepAlive: true });
+    // An idle socket is closed by us before the server closes it (see the simulator's keepAliveTimeout).
+    this.axios.defaults.httpAgent = new http.Agent({ keepAlive: true, timeout: timeoutMs });
   }
 
   override async request<TData>(opts: SdkRequestClient.RequestOptions<TData>): Promise<SdkResponse<TData>> {

@@ -69,6 +69,10 @@ class SimulatorServer implements Simulator {
     });
     // A hung request must stay open until the client gives up: no server-side request timeout.
     this.server.requestTimeout = 0;
+    // Idle keep-alive sockets live longer here than in the clients' agents (as behind a real API's load balancer), so
+    // that a client never writes a request into a socket the server is closing: that race would surface as a reset,
+    // an ambiguous outcome, for a request that never arrived.
+    this.server.keepAliveTimeout = 65_000;
     this.server.on("error", (err) => this.log({ msg: "simulator server error", err: err.message }));
   }
 
