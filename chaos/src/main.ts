@@ -64,6 +64,8 @@ async function main(): Promise<void> {
       JOB_BACKOFF_MS: "300",
       SCHEDULER_INTERVAL_MS: "1000",
       SCHEDULER_SWEEP_MS: "15000",
+      // Longer than a lock (5 s) plus a provider timeout (2 s) plus a skewed clock (5 s).
+      SCHEDULER_ABANDONED_AFTER_MS: "20000",
       SHUTDOWN_GRACE_MS: "5000",
       LOG_LEVEL: "warn",
     },

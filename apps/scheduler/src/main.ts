@@ -27,6 +27,7 @@ async function main(): Promise<void> {
     logger,
     batchSize: env.SCHEDULER_BATCH_SIZE,
     fullSweepMs: env.SCHEDULER_SWEEP_MS,
+    abandonedAfterMs: env.SCHEDULER_ABANDONED_AFTER_MS,
     backoffMs: env.JOB_BACKOFF_MS,
   };
   const close = async () => {

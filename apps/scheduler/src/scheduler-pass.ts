@@ -1,5 +1,13 @@
 import { type Clock, type ReminderPlan, nextStepDueAt, reminderKey } from "@nudge/core";
-import { type Db, type ReminderBookmark, findReminderCandidates, resetReminderBookmarks, saveReminderBookmarks } from "@nudge/db";
+import {
+  type Db,
+  DeliveryLedger,
+  type ReminderBookmark,
+  findLostReminders,
+  findReminderCandidates,
+  resetReminderBookmarks,
+  saveReminderBookmarks,
+} from "@nudge/db";
 import type { Logger } from "@nudge/logger";
 import { enqueueReminders, type Redis, type ReminderPayload } from "@nudge/queue";
 import type { Queue } from "bullmq";
@@ -16,6 +24,11 @@ export interface PassDeps {
   backoffMs?: number;
   /** How often a pass re-checks every due reminder instead of only the new ones. Default 15 minutes. */
   fullSweepMs?: number;
+  /**
+   * A delivery still `sending` this long after its claim, or still `pending` this long past its deadline, has lost
+   * its job for good and is settled by the pass. Longer than a lock plus a provider timeout. Default 5 minutes.
+   */
+  abandonedAfterMs?: number;
 }
 
 export interface PassResult {
@@ -25,10 +38,16 @@ export interface PassResult {
   looked: number;
   /** Reminders added under their key (a no-op where the job already exists). */
   enqueued: number;
+  /**
+   * Reminders whose job was lost where no sweep can bring it back (their appointment started): settled as skipped
+   * (never claimed, or never even created) or unknown (claimed, outcome never recorded).
+   */
+  abandoned: { skipped: number; unknown: number; neverCreated: number };
   ms: number;
 }
 
 const DEFAULT_FULL_SWEEP_MS = 15 * 60_000;
+const DEFAULT_ABANDONED_AFTER_MS = 5 * 60_000;
 
 /**
  * One pass. Normally incremental: only appointments whose bookmark says they need a look (new, changed, or a step
@@ -36,6 +55,9 @@ const DEFAULT_FULL_SWEEP_MS = 15 * 60_000;
  * of every appointment with a reminder due now, so that each unsettled one is enqueued again; it runs when the
  * marker it leaves in Redis is missing (the first pass, or Redis lost everything: Postgres is the source of truth)
  * and every `fullSweepMs` as a safety net for jobs lost any other way.
+ *
+ * Every pass also settles deliveries whose job was lost once no sweep can bring them back (their appointment has
+ * started), so that nothing stays `pending` or `sending` for ever.
  *
  * Either way, running passes again, or from two schedulers at once, or 144 times during an outage, adds nothing
  * twice: the jobId dedupes while the job exists, and the ledger refuses a second send once it is gone.
@@ -47,6 +69,11 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
   const markerKey = `${deps.queue.qualifiedName}:scheduler-swept-at`;
   const sweptAt = await redis.get(markerKey);
   const sweep = sweptAt === null || now.getTime() - Number(sweptAt) >= (deps.fullSweepMs ?? DEFAULT_FULL_SWEEP_MS);
+  const abandonedAfterMs = deps.abandonedAfterMs ?? DEFAULT_ABANDONED_AFTER_MS;
+  const ledger = new DeliveryLedger(deps.db, deps.clock);
+  // Reminders enqueued but never turned into a delivery, for appointments that have started: looked for in sweeps
+  // only (they follow a loss of jobs), over the last hours of starts, and before this pass enqueues anything new.
+  const neverCreated = sweep ? await recordLostReminders(deps, ledger, now, abandonedAfterMs) : 0;
   if (sweep) await resetReminderBookmarks(deps.db, deps.plan, now);
 
   let looked = 0;
@@ -87,8 +114,38 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
     afterId = page[page.length - 1]!.appointmentId;
   }
   await saving;
+  const settled = await ledger.settleAbandoned(abandonedAfterMs);
+  const abandoned = { ...settled, neverCreated };
   if (sweep) await redis.set(markerKey, String(now.getTime()));
-  const result: PassResult = { mode: sweep ? "sweep" : "incremental", looked, enqueued, ms: Date.now() - started };
+  const result: PassResult = { mode: sweep ? "sweep" : "incremental", looked, enqueued, abandoned, ms: Date.now() - started };
   deps.logger.info(result, "scheduler pass done");
   return result;
+}
+
+const LOST_LOOKBACK_MS = 6 * 3600_000;
+
+async function recordLostReminders(deps: PassDeps, ledger: DeliveryLedger, now: Date, abandonedAfterMs: number): Promise<number> {
+  const lost = await findLostReminders(deps.db, new Date(now.getTime() - LOST_LOOKBACK_MS), new Date(now.getTime() - abandonedAfterMs));
+  let recorded = 0;
+  for (const r of lost) {
+    const step = deps.plan.find((s) => s.step === r.step);
+    if (!step) continue;
+    const created = await ledger.recordLost(
+      {
+        idempotencyKey: reminderKey({ appointmentId: r.appointmentId, startsAt: r.startsAt, step: r.step }),
+        contactId: r.contactId,
+        appointmentId: r.appointmentId,
+        appointmentStartsAt: r.startsAt,
+        step: r.step,
+        channel: step.channel,
+        recipient: (step.channel === "email" ? r.email : r.phone) ?? "",
+        body: "",
+        deadline: r.startsAt,
+      },
+      "its job was lost and the appointment started before it could be enqueued again",
+    );
+    if (created) recorded++;
+  }
+  if (recorded) deps.logger.warn({ recorded }, "reminders whose job was lost were recorded as skipped");
+  return recorded;
 }

@@ -154,4 +154,16 @@ describe("scheduler pass", () => {
       reminderKey({ appointmentId: pending.id, startsAt: pending.startsAt, step: 2 }),
     ]);
   });
+
+  it("a reminder whose job was lost after its appointment started is recorded as skipped, not lost without a trace", async () => {
+    const c = await createContact(db);
+    const a = await createAppointment(db, c.id, { now, inMinutes: 90 });
+    expect(await runPass(deps())).toMatchObject({ enqueued: 1 });
+    await deletePrefix(prefix); // the job vanishes with Redis
+    clock.set(new Date(a.startsAt.getTime() + 10 * 60_000)); // and nobody looked until after the start
+    expect(await runPass(deps())).toMatchObject({ mode: "sweep", abandoned: { neverCreated: 1 } });
+    const delivery = await db.delivery.findFirstOrThrow({ where: { appointmentId: a.id } });
+    expect(delivery).toMatchObject({ step: 2, state: "skipped", reason: expect.stringMatching(/its job was lost/) });
+    expect(await runPass(deps())).toMatchObject({ abandoned: { neverCreated: 0 } });
+  });
 });

@@ -237,6 +237,55 @@ export class DeliveryLedger {
     return n === 1;
   }
 
+  /** Records a reminder whose job was lost and that can no longer be sent as `skipped`, so it is not lost silently. */
+  async recordLost(input: NewReminderDelivery, reason: string): Promise<boolean> {
+    const now = this.clock.now();
+    const n = await this.count(
+      `INSERT INTO deliveries (idempotency_key, contact_id, appointment_id, appointment_starts_at, step, channel,
+                               recipient, body, deadline, state, reason, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6::"Channel", $7, $8, $9, 'skipped', $10, $11, $11)
+       ON CONFLICT (idempotency_key) DO NOTHING`,
+      [
+        input.idempotencyKey,
+        input.contactId,
+        input.appointmentId,
+        input.appointmentStartsAt,
+        input.step,
+        input.channel,
+        input.recipient,
+        input.body,
+        input.deadline,
+        reason,
+        now,
+      ],
+    );
+    return n === 1;
+  }
+
+  /**
+   * Settles deliveries whose job was lost (Redis lost its data, a job failed for good while the database was down)
+   * and that no sweep can bring back because their appointment has started: `pending` past its deadline becomes
+   * `skipped` (never claimed, so never sent), and `sending` claimed longer ago than `abandonedAfterMs` becomes
+   * `unknown` with a new token, so that a worker still holding the old one cannot record over it.
+   */
+  async settleAbandoned(abandonedAfterMs: number): Promise<{ skipped: number; unknown: number }> {
+    const now = this.clock.now();
+    const before = new Date(now.getTime() - abandonedAfterMs);
+    const skipped = await this.count(
+      `UPDATE deliveries SET state = 'skipped', updated_at = $2,
+         reason = 'past its deadline ' || to_char(deadline AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' with no attempt left (its job was lost)'
+       WHERE state = 'pending' AND deadline < $1`,
+      [before, now],
+    );
+    const unknown = await this.count(
+      `UPDATE deliveries SET state = 'unknown', fencing_token = fencing_token + 1, updated_at = $2,
+         reason = 'claimed by an attempt that never recorded an outcome (worker crashed or lost its lock); the message may have been sent'
+       WHERE state = 'sending' AND claimed_at < $1`,
+      [before, now],
+    );
+    return { skipped, unknown };
+  }
+
   private async settleClaimed(id: number, token: number, state: "failed" | "unknown", reason: string): Promise<boolean> {
     const now = this.clock.now();
     const n = await this.count(

@@ -5,10 +5,11 @@ export type { DeliveryRecord, NewReminderDelivery, ClaimResult } from "./deliver
 export {
   resetReminderBookmarks,
   findReminderCandidates,
+  findLostReminders,
   saveReminderBookmarks,
   loadReminderTarget,
   recipientFor,
 } from "./reminder-queries";
-export type { ReminderCandidate, ReminderBookmark, ReminderTarget } from "./reminder-queries";
+export type { LostReminder, ReminderCandidate, ReminderBookmark, ReminderTarget } from "./reminder-queries";
 export { migrate, ensureDatabase, assertMigrated, MIGRATIONS_DIR } from "./migrate";
 export type { MigrationResult } from "./migrate";

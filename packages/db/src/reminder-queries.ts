@@ -54,6 +54,33 @@ export async function findReminderCandidates(
     ) x`;
 }
 
+export interface LostReminder {
+  appointmentId: number;
+  contactId: number;
+  startsAt: Date;
+  step: number;
+  phone: string | null;
+  email: string | null;
+}
+
+/**
+ * Reminders that were enqueued (the bookmark says so) but whose job vanished before any worker created their
+ * delivery, for appointments that started between `from` and `to`: no sweep can bring them back, and without a row
+ * they would be lost without a trace. The caller records each as skipped, with the reason.
+ */
+export async function findLostReminders(db: Db, from: Date, to: Date): Promise<LostReminder[]> {
+  const { rows } = await sqlPool(db).query<LostReminder>(
+    `SELECT a.id AS "appointmentId", a.contact_id AS "contactId", a.starts_at AS "startsAt", a.enqueued_step AS step,
+            c.phone, c.email
+     FROM appointments a JOIN contacts c ON c.id = a.contact_id
+     WHERE a.status = 'scheduled' AND a.starts_at > $1 AND a.starts_at <= $2 AND a.enqueued_step > 0
+       AND NOT EXISTS (SELECT 1 FROM deliveries d
+                       WHERE d.appointment_id = a.id AND d.step = a.enqueued_step AND d.appointment_starts_at = a.starts_at)`,
+    [from, to],
+  );
+  return rows;
+}
+
 export interface ReminderBookmark {
   appointmentId: number;
   /** The start the bookmark was computed for: a concurrent reschedule wins over a stale bookmark. */

@@ -131,4 +131,24 @@ describe("DeliveryLedger", () => {
     expect(await ledger.skip(claimed.id, "superseded by step 3")).toEqual({ kind: "orphaned" });
     expect((await ledger.byId(claimed.id))?.state).toBe("unknown");
   });
+
+  it("settles deliveries whose job was lost: long-claimed -> unknown, pending past the deadline -> skipped", async () => {
+    const t0 = clock.now().getTime();
+    const abandoned = await ledger.advanceReminder(await newReminder());
+    const oldClaim = await ledger.claim(abandoned.id); // claimed at t0
+    const recent = await ledger.advanceReminder(await newReminder());
+    await new DeliveryLedger(db, fixedClock(new Date(t0 + 50_000))).claim(recent.id); // claimed at t0 + 50 s
+    const waiting = await ledger.advanceReminder(await newReminder());
+
+    const at60s = new DeliveryLedger(db, fixedClock(new Date(t0 + 60_000)));
+    await at60s.settleAbandoned(30_000);
+    expect((await ledger.byId(abandoned.id))?.state).toBe("unknown");
+    expect((await ledger.byId(recent.id))?.state).toBe("sending");
+    expect((await ledger.byId(waiting.id))?.state).toBe("pending"); // its deadline has not passed
+    if (oldClaim.kind === "claimed") expect(await ledger.recordSent(abandoned.id, oldClaim.token, "SMlate")).toBe(false);
+
+    const pastDeadline = new DeliveryLedger(db, fixedClock(new Date(waiting.deadline.getTime() + 31_000)));
+    await pastDeadline.settleAbandoned(30_000);
+    expect(await ledger.byId(waiting.id)).toMatchObject({ state: "skipped", reason: expect.stringMatching(/its job was lost/) });
+  });
 });
