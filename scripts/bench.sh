@@ -7,7 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-ensure_dependencies
-ensure_services
-generate_client
+prepare_machine
 PG_ADMIN_URL="$PG_ADMIN_URL" REDIS_URL="$REDIS_URL" npx --no-install tsx bench/src/main.ts "$@"

@@ -3,7 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
-ensure_dependencies
-ensure_services
-generate_client
+prepare_machine
 exec npx --no-install tsx apps/demo/src/main.ts

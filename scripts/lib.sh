@@ -69,3 +69,10 @@ generate_client() {
     return 1
   fi
 }
+
+# What every entry point needs before it runs anything: dependencies, Redis and Postgres, the Prisma client.
+prepare_machine() {
+  ensure_dependencies
+  ensure_services
+  generate_client
+}

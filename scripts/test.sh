@@ -7,9 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-ensure_dependencies
-ensure_services
-generate_client
+prepare_machine
 say "type-checking"
 npx --no-install tsc --noEmit -p tsconfig.json
 say "checking dependency direction"

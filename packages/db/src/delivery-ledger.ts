@@ -48,6 +48,21 @@ const SELECT_DELIVERY = `
          first_claimed_at AS "firstClaimedAt"
   FROM deliveries`;
 
+/** $1..$9 of the statements that create a delivery, in column order. */
+function insertParams(input: NewReminderDelivery): unknown[] {
+  return [
+    input.idempotencyKey,
+    input.contactId,
+    input.appointmentId,
+    input.appointmentStartsAt,
+    input.step,
+    input.channel,
+    input.recipient,
+    input.body,
+    input.deadline,
+  ];
+}
+
 /**
  * The send ledger: every state change of a delivery is one guarded SQL statement, so that the database, not the
  * worker's memory, decides whether a message may be sent. See @nudge/core's delivery-state for the machine.
@@ -103,18 +118,7 @@ export class DeliveryLedger {
          SELECT * FROM deliveries WHERE idempotency_key = $1 AND NOT EXISTS (SELECT 1 FROM inserted)
        )
        ${SELECT_DELIVERY.replace("FROM deliveries", "FROM result")}`,
-      [
-        input.idempotencyKey,
-        input.contactId,
-        input.appointmentId,
-        input.appointmentStartsAt,
-        input.step,
-        input.channel,
-        input.recipient,
-        input.body,
-        input.deadline,
-        now,
-      ],
+      [...insertParams(input), now],
     );
     return rows[0]!;
   }
@@ -245,19 +249,7 @@ export class DeliveryLedger {
                                recipient, body, deadline, state, reason, created_at, updated_at)
        VALUES ($1, $2, $3, $4, $5, $6::"Channel", $7, $8, $9, 'skipped', $10, $11, $11)
        ON CONFLICT (idempotency_key) DO NOTHING`,
-      [
-        input.idempotencyKey,
-        input.contactId,
-        input.appointmentId,
-        input.appointmentStartsAt,
-        input.step,
-        input.channel,
-        input.recipient,
-        input.body,
-        input.deadline,
-        reason,
-        now,
-      ],
+      [...insertParams(input), reason, now],
     );
     return n === 1;
   }
