@@ -40,6 +40,29 @@ afterEach(async () => {
 
 const deps = (): PassDeps => ({ db, queue, redis, plan: DEFAULT_REMINDER_PLAN, clock, logger: createLogger("test", "silent"), batchSize: 7, fullSweepMs: 24 * 3600_000 });
 
+/** A delivery the ledger has already settled as sent, for the given appointment and plan step. */
+async function sentDelivery(
+  contact: { id: number; phone: string | null },
+  appt: { id: number; startsAt: Date },
+  step: number,
+  channel: "sms" | "voice",
+) {
+  await db.delivery.create({
+    data: {
+      idempotencyKey: reminderKey({ appointmentId: appt.id, startsAt: appt.startsAt, step }),
+      contactId: contact.id,
+      appointmentId: appt.id,
+      appointmentStartsAt: appt.startsAt,
+      step,
+      channel,
+      recipient: contact.phone!,
+      body: "x",
+      state: "sent",
+      deadline: appt.startsAt,
+    },
+  });
+}
+
 describe("scheduler pass", () => {
   it("enqueues the latest due step of each appointment under its deterministic key", async () => {
     const c = await createContact(db);
@@ -75,20 +98,7 @@ describe("scheduler pass", () => {
   it("does not enqueue reminders whose delivery is settled", async () => {
     const c = await createContact(db);
     const a = await createAppointment(db, c.id, { now, inMinutes: 20 });
-    await db.delivery.create({
-      data: {
-        idempotencyKey: reminderKey({ appointmentId: a.id, startsAt: a.startsAt, step: 3 }),
-        contactId: c.id,
-        appointmentId: a.id,
-        appointmentStartsAt: a.startsAt,
-        step: 3,
-        channel: "voice",
-        recipient: c.phone!,
-        body: "x",
-        state: "sent",
-        deadline: a.startsAt,
-      },
-    });
+    await sentDelivery(c, a, 3, "voice");
     expect((await runPass(deps())).enqueued).toBe(0);
     expect(await queue.count()).toBe(0);
   });
@@ -134,20 +144,7 @@ describe("scheduler pass", () => {
     const pending = await createAppointment(db, c.id, { now, inMinutes: 90 });
     const done = await createAppointment(db, c.id, { now, inMinutes: 90 });
     await runPass(deps());
-    await db.delivery.create({
-      data: {
-        idempotencyKey: reminderKey({ appointmentId: done.id, startsAt: done.startsAt, step: 2 }),
-        contactId: c.id,
-        appointmentId: done.id,
-        appointmentStartsAt: done.startsAt,
-        step: 2,
-        channel: "sms",
-        recipient: c.phone!,
-        body: "x",
-        state: "sent",
-        deadline: done.startsAt,
-      },
-    });
+    await sentDelivery(c, done, 2, "sms");
     await deletePrefix(prefix);
     expect(await runPass(deps())).toMatchObject({ mode: "sweep", enqueued: 1 });
     expect((await queue.getJobs(["waiting"])).map((j) => j.id)).toEqual([
