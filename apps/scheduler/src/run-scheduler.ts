@@ -1,0 +1,65 @@
+import { systemClock } from "@nudge/core";
+import { assertMigrated, createDb } from "@nudge/db";
+import { onShutdown } from "@nudge/lifecycle";
+import { createLogger } from "@nudge/logger";
+import { createRedis, createReminderQueue } from "@nudge/queue";
+import { loadSchedulerEnv } from "./env";
+import { runPass } from "./scheduler-pass";
+
+/**
+ * `once`: one pass and exit (for a system cron: `*\/5 * * * * npm run tick`). Otherwise: a pass every
+ * SCHEDULER_INTERVAL_MS until SIGTERM. Either way, overlapping or repeated passes are harmless.
+ */
+export async function runScheduler(options: { once: boolean }): Promise<void> {
+  const { once } = options;
+  const env = loadSchedulerEnv();
+  const logger = createLogger("scheduler", env.LOG_LEVEL);
+  await assertMigrated(env.DATABASE_URL);
+  const db = createDb(env.DATABASE_URL, { poolSize: 2 });
+  const connection = createRedis(env.REDIS_URL);
+  const queue = createReminderQueue(connection, env.QUEUE_PREFIX);
+  const deps = {
+    db,
+    queue,
+    redis: connection,
+    plan: env.REMINDER_PLAN,
+    clock: systemClock,
+    logger,
+    batchSize: env.SCHEDULER_BATCH_SIZE,
+    fullSweepMs: env.SCHEDULER_SWEEP_MS,
+    abandonedAfterMs: env.SCHEDULER_ABANDONED_AFTER_MS,
+    backoffMs: env.JOB_BACKOFF_MS,
+  };
+  const close = async () => {
+    await queue.close();
+    connection.disconnect();
+    await db.$disconnect();
+  };
+
+  if (once) {
+    try {
+      await runPass(deps);
+    } finally {
+      await close();
+    }
+    return;
+  }
+
+  let timer: NodeJS.Timeout | undefined;
+  let current: Promise<unknown> = Promise.resolve();
+  const tick = () => {
+    current = runPass(deps)
+      .catch((error: unknown) => logger.error({ err: (error as Error).message }, "scheduler pass failed; next pass retries"))
+      .finally(() => {
+        timer = setTimeout(tick, env.SCHEDULER_INTERVAL_MS);
+      });
+  };
+  logger.info({ intervalMs: env.SCHEDULER_INTERVAL_MS }, "scheduler started");
+  tick();
+  onShutdown(logger, env.SHUTDOWN_GRACE_MS, async () => {
+    clearTimeout(timer);
+    await current;
+    clearTimeout(timer);
+    await close();
+  });
+}

@@ -1,0 +1,2 @@
+export { runWorker } from "./run-worker";
+export { createReminderWorker } from "./reminder-worker";
