@@ -1,6 +1,6 @@
 import { clockSkewEnv, databaseEnv, logEnv, parseEnv, planEnv, positiveInt, providerEnv, redisEnv } from "@nudge/config";
 import { z } from "zod";
-import { FAILPOINTS } from "./failpoints";
+import { FAILPOINT_SPECS } from "./failpoints";
 
 const schema = z
   .object({
@@ -17,7 +17,7 @@ const schema = z
     JOB_BACKOFF_MS: positiveInt(2_000),
     SHUTDOWN_GRACE_MS: positiveInt(25_000),
     /** Tests only: SIGKILL this process at a named point of the pipeline. */
-    NUDGE_FAILPOINT: z.enum(FAILPOINTS).optional(),
+    NUDGE_FAILPOINT: z.enum(FAILPOINT_SPECS).optional(),
   })
   .refine((env) => env.NUDGE_FAILPOINT === undefined || env.NODE_ENV === "test", {
     message: "NUDGE_FAILPOINT is for the test suite only; it requires NODE_ENV=test",

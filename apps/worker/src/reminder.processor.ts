@@ -129,6 +129,7 @@ async function runPipeline(payload: ReminderPayload, deps: ReminderDeps, log: Lo
 
   // 3. Claim.
   const claim = await ledger.claim(delivery.id);
+  if (claim.kind === "claimed") deps.failpoint("after-claim");
   if (claim.kind !== "claimed") {
     const outcome = claimOutcome(delivery.id, claim);
     dlog.info({ state: outcome.state, reason: outcome.reason }, "not sending");

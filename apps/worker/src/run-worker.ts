@@ -4,7 +4,7 @@ import { createLogger } from "@nudge/logger";
 import { createProviders } from "@nudge/providers";
 import { createRedis } from "@nudge/queue";
 import { loadWorkerEnv } from "./env";
-import { killAt, noFailpoints } from "./failpoints";
+import { armFailpoint, noFailpoints } from "./failpoints";
 import { createReminderWorker } from "./reminder-worker";
 import { onShutdown } from "@nudge/lifecycle";
 
@@ -36,7 +36,7 @@ export async function runWorker(): Promise<void> {
       plan: env.REMINDER_PLAN,
       clock,
       logger,
-      failpoint: env.NUDGE_FAILPOINT ? killAt(env.NUDGE_FAILPOINT) : noFailpoints,
+      failpoint: env.NUDGE_FAILPOINT ? armFailpoint(env.NUDGE_FAILPOINT) : noFailpoints,
     },
     {
       connection,
