@@ -13,3 +13,4 @@ export {
 export type { LostReminder, ReminderCandidate, ReminderBookmark, ReminderTarget } from "./reminder-queries";
 export { migrate, ensureDatabase, assertMigrated, MIGRATIONS_DIR } from "./migrate";
 export type { MigrationResult } from "./migrate";
+export { checkPostgres, PostgresUnavailableError } from "./preflight";

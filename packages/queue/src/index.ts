@@ -6,3 +6,4 @@ export type { Redis } from "./connection";
 export { BACKOFF_TYPE, backoffDelay } from "./backoff";
 export { createReminderQueue, enqueueReminders, reminderJobOptions } from "./reminder-queue";
 export { deleteQueueKeys } from "./delete-queue-keys";
+export { checkRedis, RedisUnavailableError } from "./preflight";
