@@ -52,10 +52,12 @@ ensure_services() {
 
 ensure_dependencies() {
   if [ ! -d node_modules/.bin ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    # `npm install`, not `npm ci`: it installs the locked versions just the same, but tolerates the lock file missing
-    # other platforms' optional binaries (turbo's, esbuild's), which a registry mirror may not have published yet.
-    say "installing dependencies (npm install)"
-    npm install --no-audit --no-fund --loglevel=error
+    # `npm ci`, not `npm install`: it installs exactly what the lock says and never rewrites it, so a fresh clone
+    # stays clean. That needs a complete lock, one that lists every platform's optional binaries (turbo's,
+    # esbuild's, prisma's), not just this machine's; `npm install` would add the missing ones to the lock.
+    # After changing a package.json, run `npm install` once and commit package-lock.json with it.
+    say "installing dependencies (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error
   fi
 }
 
