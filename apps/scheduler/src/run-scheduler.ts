@@ -1,8 +1,8 @@
 import { systemClock } from "@nudge/core";
-import { assertMigrated, createDb } from "@nudge/db";
+import { assertMigrated, checkPostgres, createDb } from "@nudge/db";
 import { onShutdown } from "@nudge/lifecycle";
 import { createLogger } from "@nudge/logger";
-import { createRedis, createReminderQueue } from "@nudge/queue";
+import { checkRedis, createRedis, createReminderQueue } from "@nudge/queue";
 import { loadSchedulerEnv } from "./env";
 import { runPass } from "./scheduler-pass";
 
@@ -14,6 +14,9 @@ export async function runScheduler(options: { once: boolean }): Promise<void> {
   const { once } = options;
   const env = loadSchedulerEnv();
   const logger = createLogger("scheduler", env.LOG_LEVEL);
+  // Before anything opens a connection: the queue's Redis connection retries forever, so with Redis down a cron
+  // pass would never exit. Both servers are checked at once, so that the wait is bounded by the slower check.
+  await Promise.all([checkPostgres(env.DATABASE_URL), checkRedis(env.REDIS_URL)]);
   await assertMigrated(env.DATABASE_URL);
   const db = createDb(env.DATABASE_URL, { poolSize: 2 });
   const connection = createRedis(env.REDIS_URL);
