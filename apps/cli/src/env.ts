@@ -1,0 +1,18 @@
+import { databaseEnv, parseEnv, redisEnv } from "@nudge/config";
+import { z } from "zod";
+
+/**
+ * The CLI reads only what it needs before handing over: the apps parse their own, fuller environment at start-up.
+ * `nudge migrate` needs DATABASE_URL; `nudge worker` needs both URLs for the start-up check it runs on the worker's
+ * behalf.
+ */
+const migrateSchema = z.object({ ...databaseEnv });
+const serversSchema = z.object({ ...databaseEnv, REDIS_URL: redisEnv.REDIS_URL });
+
+export function loadMigrateEnv(env: NodeJS.ProcessEnv = process.env): z.infer<typeof migrateSchema> {
+  return parseEnv(migrateSchema, env);
+}
+
+export function loadServerUrls(env: NodeJS.ProcessEnv = process.env): z.infer<typeof serversSchema> {
+  return parseEnv(serversSchema, env);
+}

@@ -1,0 +1,60 @@
+import { Command } from "commander";
+import { loadMigrateEnv, loadServerUrls } from "./env";
+
+/**
+ * The `nudge` command. Each subcommand is a thin call into the app or package that owns the work; later
+ * capabilities add theirs here. Commander rather than hand-parsed argv: subcommands, `--help` for each, and
+ * unknown commands or options refused with a message, which a growing command set needs and a parser gets right once.
+ *
+ * Each action imports its app when it runs: `nudge tick` then loads neither the worker's vendor SDKs nor anything
+ * else it does not use, and `nudge --help` answers at once.
+ */
+export function createProgram(): Command {
+  const program = new Command("nudge")
+    .description("Nudge: reminders sent exactly once. Reads its configuration from the environment (see README).")
+    .showHelpAfterError("(run `nudge --help` for the commands)")
+    .configureHelp({ sortSubcommands: false });
+
+  program
+    .command("migrate")
+    .description("create the database named in DATABASE_URL if needed and apply pending migrations, then exit")
+    .action(async () => {
+      const { checkPostgres, ensureDatabase, migrate } = await import("@nudge/db");
+      const { DATABASE_URL } = loadMigrateEnv();
+      await checkPostgres(DATABASE_URL);
+      if (await ensureDatabase(DATABASE_URL)) console.log(`created database ${new URL(DATABASE_URL).pathname.slice(1)}`);
+      const { applied, alreadyApplied } = await migrate(DATABASE_URL);
+      console.log(`migrations: ${applied.length} applied (${applied.join(", ") || "none"}), ${alreadyApplied.length} already applied`);
+    });
+
+  program
+    .command("tick")
+    .description("one scheduler pass: enqueue every reminder now due, then exit (for a system cron)")
+    .action(async () => (await import("@nudge/scheduler")).runScheduler({ once: true }));
+
+  program
+    .command("scheduler")
+    .description("run the scheduler until SIGTERM: a pass every SCHEDULER_INTERVAL_MS")
+    .action(async () => (await import("@nudge/scheduler")).runScheduler({ once: false }));
+
+  program
+    .command("worker")
+    .description("run a worker until SIGTERM: CRM update, DB advance, claim, send, record")
+    .action(async () => {
+      // runWorker opens connections that retry forever and does not check the servers itself, so the CLI does it
+      // first. Invalid URLs are left to the worker, which names every bad variable at once.
+      const urls = tryLoadServerUrls();
+      if (urls) await (await import("./check-servers")).checkServers(urls);
+      await (await import("@nudge/worker")).runWorker();
+    });
+
+  return program;
+}
+
+function tryLoadServerUrls(): ReturnType<typeof loadServerUrls> | undefined {
+  try {
+    return loadServerUrls();
+  } catch {
+    return undefined;
+  }
+}
