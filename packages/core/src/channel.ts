@@ -17,6 +17,16 @@ export interface SendReceipt {
 }
 
 /**
+ * What a provider's records say about a message that an earlier attempt may have created.
+ * `unattributable`: messages to the recipient exist since then, but the provider's record cannot say whether one is
+ * this message (a call keeps no body); the caller decides with what else it knows.
+ */
+export type LookupResult =
+  | { kind: "found"; providerMessageId: string }
+  | { kind: "absent" }
+  | { kind: "unattributable"; candidates: readonly string[] };
+
+/**
  * One channel's adapter. `send` throws only the three provider errors of this package:
  * NotAcceptedError (safe to retry), PermanentProviderError (final) or AmbiguousSendError (outcome unknown).
  */
@@ -25,9 +35,10 @@ export interface MessageProvider {
   send(message: OutboundMessage): Promise<SendReceipt>;
   /**
    * Looks for a message this delivery may already have produced since `since` (after a 5xx, which usually but not
-   * always means "not created"). Absent where the provider offers no lookup.
+   * always means "not created"), matching on what was sent (recipient, and the stored body where the provider keeps
+   * it). Absent where the provider offers no lookup.
    */
-  lookup?(message: OutboundMessage, since: Date): Promise<SendReceipt | null>;
+  lookup?(message: OutboundMessage, since: Date): Promise<LookupResult>;
 }
 
 /** The CRM side of a job: absolute property values only, so that a retry writes the same thing again. */

@@ -1,5 +1,7 @@
 export { CHANNELS } from "./channel";
-export type { Channel, OutboundMessage, SendReceipt, MessageProvider, CrmGateway } from "./channel";
+export type { Channel, OutboundMessage, SendReceipt, LookupResult, MessageProvider, CrmGateway } from "./channel";
+export { MESSAGE_KINDS } from "./message-kind";
+export type { MessageKind } from "./message-kind";
 export { systemClock, fixedClock, skewedClock } from "./clock";
 export type { Clock } from "./clock";
 export { compactInstant, reminderKey, assertValidKey } from "./idempotency-key";
@@ -12,5 +14,6 @@ export { maskRecipient } from "./mask";
 export { NotAcceptedError } from "./not-accepted-error";
 export { PermanentProviderError } from "./permanent-provider-error";
 export { AmbiguousSendError } from "./ambiguous-send-error";
+export { ClaimHeldError } from "./claim-held-error";
 export { InvalidPayloadError } from "./invalid-payload-error";
 export { ConfigError } from "./config-error";

@@ -1,15 +1,17 @@
-import type { Channel, Clock, DeliveryState } from "@nudge/core";
-import type { Pool, QueryResultRow } from "pg";
+import type { Channel, DeliveryState, MessageKind } from "@nudge/core";
+import type { Pool, PoolClient, QueryResultRow } from "pg";
 import { type Db, sqlPool } from "./client";
 
 export interface DeliveryRecord {
   id: number;
   idempotencyKey: string;
+  kind: MessageKind;
   state: DeliveryState;
   reason: string | null;
   fencingToken: number;
   channel: Channel;
   recipient: string;
+  subject: string | null;
   body: string;
   contactId: number;
   appointmentId: number | null;
@@ -20,270 +22,235 @@ export interface DeliveryRecord {
   firstClaimedAt: Date | null;
 }
 
-export interface NewReminderDelivery {
+/** What a delivery belongs to. The claim asks the source whether it still wants the message. */
+export interface DeliverySource {
+  type: "appointment";
+  id: number;
+  /** The appointment start the message was made for: a rescheduled appointment no longer wants it. */
+  at: Date;
+}
+
+export interface NewDelivery {
   idempotencyKey: string;
+  kind: MessageKind;
+  source: DeliverySource;
   contactId: number;
-  appointmentId: number;
-  appointmentStartsAt: Date;
   step: number;
   channel: Channel;
   recipient: string;
+  subject?: string | undefined;
   body: string;
   deadline: Date;
+  /**
+   * Retire this source's deliveries of earlier steps for the same start that are still waiting, so that a backlog
+   * collapses into the latest, most useful message instead of a burst.
+   */
+  supersedesEarlierSteps?: boolean;
 }
 
-/** What a claim found. Only `claimed` may lead to a provider call, and only with the returned token. */
-export type ClaimResult =
-  | { kind: "claimed"; token: number; needsLookup: boolean; firstClaimedAt: Date }
-  | { kind: "settled"; state: DeliveryState; reason: string | null }
-  /** Was `sending`: an earlier holder died or lost its lock between claim and record. Now `unknown`. */
-  | { kind: "orphaned" }
-  | { kind: "cancelled"; reason: string }
-  | { kind: "skipped"; reason: string };
+/** A pg pool or a client inside the caller's transaction. */
+export type Queryable = Pick<Pool | PoolClient, "query">;
 
-const SELECT_DELIVERY = `
-  SELECT id, idempotency_key AS "idempotencyKey", state::text AS state, reason, fencing_token AS "fencingToken",
-         channel::text AS channel, recipient, body, contact_id AS "contactId", appointment_id AS "appointmentId", step,
-         deadline, provider_message_id AS "providerMessageId", needs_lookup AS "needsLookup",
+export const SELECT_DELIVERY = `
+  SELECT id, idempotency_key AS "idempotencyKey", kind, state::text AS state, reason, fencing_token AS "fencingToken",
+         channel::text AS channel, recipient, subject, body, contact_id AS "contactId", appointment_id AS "appointmentId",
+         step, deadline, provider_message_id AS "providerMessageId", needs_lookup AS "needsLookup",
          first_claimed_at AS "firstClaimedAt"
   FROM deliveries`;
 
-/** $1..$9 of the statements that create a delivery, in column order. */
-function insertParams(input: NewReminderDelivery): unknown[] {
-  return [
-    input.idempotencyKey,
-    input.contactId,
-    input.appointmentId,
-    input.appointmentStartsAt,
-    input.step,
-    input.channel,
-    input.recipient,
-    input.body,
-    input.deadline,
-  ];
+export interface CancelResult {
+  /** False when the appointment was not scheduled (already cancelled, confirmed, completed or absent). */
+  changed: boolean;
+  /** Deliveries that were waiting and are now `cancelled`: none of them will be sent. */
+  cancelled: number[];
+  /**
+   * Deliveries already claimed when the cancel committed: their send may be under way and cannot be recalled.
+   * The claim and the cancel serialize on the appointment row, so this list is exact.
+   */
+  inFlight: number[];
 }
 
 /**
- * The send ledger: every state change of a delivery is one guarded SQL statement, so that the database, not the
- * worker's memory, decides whether a message may be sent. See @nudge/core's delivery-state for the machine.
+ * The ledger's everyday side: creating deliveries, reading them, cancelling what a source no longer wants, and
+ * settling what a lost job left behind. Each state change is one guarded statement, on the database's clock
+ * (nudge_now()). Creating and cancelling may run in a caller's transaction (`q`); the claim and the record never do
+ * (see ClaimLedger, which only the send guard uses).
  */
 export class DeliveryLedger {
   private readonly pool: Pool;
 
-  constructor(
-    db: Db,
-    private readonly clock: Clock,
-  ) {
+  constructor(db: Db) {
     this.pool = sqlPool(db);
   }
 
-  private async rows<T extends QueryResultRow>(sql: string, params: unknown[]): Promise<T[]> {
-    return (await this.pool.query<T>(sql, params)).rows;
+  private async rows<T extends QueryResultRow>(sql: string, params: unknown[], q: Queryable = this.pool): Promise<T[]> {
+    return (await q.query<T>(sql, params)).rows;
   }
 
-  private async count(sql: string, params: unknown[]): Promise<number> {
-    return (await this.pool.query(sql, params)).rowCount ?? 0;
-  }
-
-  async byKey(idempotencyKey: string): Promise<DeliveryRecord | undefined> {
-    return (await this.rows<DeliveryRecord>(`${SELECT_DELIVERY} WHERE idempotency_key = $1`, [idempotencyKey]))[0];
+  async byKey(idempotencyKey: string, q: Queryable = this.pool): Promise<DeliveryRecord | undefined> {
+    return (await this.rows<DeliveryRecord>(`${SELECT_DELIVERY} WHERE idempotency_key = $1`, [idempotencyKey], q))[0];
   }
 
   async byId(id: number): Promise<DeliveryRecord | undefined> {
     return (await this.rows<DeliveryRecord>(`${SELECT_DELIVERY} WHERE id = $1`, [id]))[0];
   }
 
+  /** The database's clock: what every lease, deadline and due time is judged by. */
+  async now(): Promise<Date> {
+    return (await this.rows<{ now: Date }>("SELECT nudge_now() AS now", []))[0]!.now;
+  }
+
   /**
-   * The worker's DB advance, one transaction: create this reminder's delivery if absent (the unique key makes a
-   * second creation a no-op) and retire earlier steps of the same appointment that are still waiting, so that a
-   * backlog collapses into the latest, most useful reminder instead of a burst.
+   * Creates the delivery if absent (the unique key makes a second creation a no-op) and returns it, in one
+   * statement. When asked, retires the same source's waiting deliveries of earlier steps for the same start only:
+   * a job for an old start must not retire the new start's reminders.
    */
-  async advanceReminder(input: NewReminderDelivery): Promise<DeliveryRecord> {
-    const now = this.clock.now();
-    // One statement (one round trip, one commit). The final SELECT cannot see the row the CTE inserts (same
-    // snapshot), hence the union with what the INSERT returned.
+  async create(input: NewDelivery, q: Queryable = this.pool): Promise<DeliveryRecord> {
+    const params = [
+      input.idempotencyKey,
+      input.kind,
+      input.source.type,
+      input.source.id,
+      input.source.at,
+      input.contactId,
+      input.step,
+      input.channel,
+      input.recipient,
+      input.subject ?? null,
+      input.body,
+      input.deadline,
+      input.supersedesEarlierSteps ?? false,
+    ];
+    // The final SELECT cannot see the row the CTE inserts (same snapshot), hence the union with what the INSERT
+    // returned.
     const rows = await this.rows<DeliveryRecord>(
       `WITH inserted AS (
-         INSERT INTO deliveries (idempotency_key, contact_id, appointment_id, appointment_starts_at, step, channel,
-                                 recipient, body, deadline, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6::"Channel", $7, $8, $9, $10, $10)
+         INSERT INTO deliveries (idempotency_key, kind, source_type, source_id, appointment_id, appointment_starts_at,
+                                 contact_id, step, channel, recipient, subject, body, deadline, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, CASE WHEN $3 = 'appointment' THEN $4::int END, $5, $6, $7, $8::"Channel", $9, $10, $11, $12,
+                 nudge_now(), nudge_now())
          ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING *
        ), superseded AS (
-         UPDATE deliveries SET state = 'skipped', reason = 'superseded by step ' || $5::int, updated_at = $10
-         WHERE appointment_id = $3 AND step < $5 AND state = 'pending'
+         UPDATE deliveries SET state = 'skipped', reason = 'superseded by step ' || $7::int, updated_at = nudge_now()
+         WHERE $13 AND source_type = $3 AND source_id = $4 AND appointment_starts_at = $5 AND step < $7 AND state = 'pending'
        ), result AS (
          SELECT * FROM inserted
          UNION ALL
          SELECT * FROM deliveries WHERE idempotency_key = $1 AND NOT EXISTS (SELECT 1 FROM inserted)
        )
        ${SELECT_DELIVERY.replace("FROM deliveries", "FROM result")}`,
-      [...insertParams(input), now],
+      params,
+      q,
     );
-    return rows[0]!;
+    if (rows[0]) return rows[0];
+    // Another transaction inserted the key after this statement's snapshot was taken: the INSERT waited for it and
+    // did nothing, and the SELECT above could not see it. A new statement can.
+    const existing = await this.byKey(input.idempotencyKey, q);
+    if (!existing) throw new Error(`Delivery ${input.idempotencyKey} was neither created nor found`);
+    return existing;
   }
 
   /**
-   * `pending -> sending` with a new fencing token, in one statement that also checks the deadline and that the
-   * appointment is still scheduled for the start this reminder was made for. Cancel wins: once a cancellation
-   * commits, this statement cannot succeed, so no later send can happen.
+   * Settles a delivery that was never claimed, creating it first if absent: `failed` (a permanent rejection before
+   * the send, such as the CRM refusing the contact) or `skipped`. Returns the delivery as it stands afterwards; a
+   * delivery no longer pending is left as it is.
    */
-  async claim(id: number): Promise<ClaimResult> {
-    const now = this.clock.now();
-    const claimed = await this.rows<{ token: number; needsLookup: boolean; firstClaimedAt: Date }>(
-      `UPDATE deliveries d
-       SET state = 'sending', fencing_token = d.fencing_token + 1, attempts = d.attempts + 1, claimed_at = $2,
-           first_claimed_at = COALESCE(d.first_claimed_at, $2), updated_at = $2
-       WHERE d.id = $1 AND d.state = 'pending' AND d.deadline > $2
-         AND (d.appointment_id IS NULL OR EXISTS (
-               SELECT 1 FROM appointments a
-               WHERE a.id = d.appointment_id AND a.status = 'scheduled' AND a.starts_at = d.appointment_starts_at))
-       RETURNING d.fencing_token AS token, d.needs_lookup AS "needsLookup", d.first_claimed_at AS "firstClaimedAt"`,
-      [id, now],
+  async settleUnclaimed(input: NewDelivery, state: "failed" | "skipped", reason: string): Promise<DeliveryRecord> {
+    const created = await this.create(input);
+    const rows = await this.rows<DeliveryRecord>(
+      `WITH settled AS (
+         UPDATE deliveries SET state = $2::"DeliveryState", reason = $3, updated_at = nudge_now()
+         WHERE id = $1 AND state = 'pending' RETURNING *)
+       ${SELECT_DELIVERY.replace("FROM deliveries", "FROM settled")}`,
+      [created.id, state, reason],
     );
-    if (claimed[0]) return { kind: "claimed", ...claimed[0] };
-    return this.explainFailedClaim(id, now);
+    return rows[0] ?? (await this.byId(created.id))!;
   }
 
   /**
-   * Skips a delivery that must not be sent (no address, superseded). When it is no longer pending, reports what it
-   * is instead, turning an orphaned `sending` into `unknown` exactly as a claim would.
+   * Cancels (or confirms) an appointment and every reminder of it still waiting, in the caller's transaction when
+   * one is given. "Cancel wins" means exactly this: the claim locks the appointment row FOR SHARE in the statement
+   * that claims, and this UPDATE locks it for writing, so the two serialize. If the cancel commits first, no later
+   * claim succeeds and nothing more is sent. If a claim committed first, its delivery is reported in `inFlight`:
+   * its send may already be under way and cannot be recalled.
    */
-  async skip(id: number, reason: string): Promise<Exclude<ClaimResult, { kind: "claimed" }>> {
-    if (await this.settlePending(id, "skipped", reason)) return { kind: "skipped", reason };
-    return this.explainFailedClaim(id, this.clock.now(), reason);
-  }
-
-  private async explainFailedClaim(id: number, now: Date, skipReason?: string): Promise<Exclude<ClaimResult, { kind: "claimed" }>> {
-    const rows = await this.rows<{
-      state: DeliveryState;
-      reason: string | null;
-      token: number;
-      deadline: Date;
-      status: string | null;
-      startsMatch: boolean | null;
-    }>(
-      `SELECT d.state::text AS state, d.reason, d.fencing_token AS token, d.deadline, a.status::text AS status,
-              (a.starts_at = d.appointment_starts_at) AS "startsMatch"
-       FROM deliveries d LEFT JOIN appointments a ON a.id = d.appointment_id
-       WHERE d.id = $1`,
-      [id],
-    );
-    const row = rows[0];
-    if (!row) throw new Error(`Delivery ${id} does not exist`);
-    if (row.state === "sending") {
-      const moved = await this.count(
-        `UPDATE deliveries SET state = 'unknown', fencing_token = fencing_token + 1, updated_at = $3,
-           reason = 'claimed by an attempt that never recorded an outcome (worker crashed or lost its lock); the message may have been sent'
-         WHERE id = $1 AND state = 'sending' AND fencing_token = $2`,
-        [id, row.token, now],
-      );
-      return moved ? { kind: "orphaned" } : this.explainFailedClaim(id, now, skipReason);
+  async cancelAppointment(appointmentId: number, status: "cancelled" | "confirmed", q?: Queryable): Promise<CancelResult> {
+    if (!q) {
+      const client = await this.pool.connect();
+      try {
+        await client.query("BEGIN");
+        const result = await this.cancelAppointment(appointmentId, status, client);
+        await client.query("COMMIT");
+        return result;
+      } catch (error) {
+        await client.query("ROLLBACK").catch(() => undefined);
+        throw error;
+      } finally {
+        client.release();
+      }
     }
-    if (row.state !== "pending") return { kind: "settled", state: row.state, reason: row.reason };
-    const cancelReason =
-      row.status !== null && row.status !== "scheduled"
-        ? `appointment ${row.status}`
-        : row.startsMatch === false
-          ? "appointment rescheduled"
-          : undefined;
-    const [state, reason] = cancelReason
-      ? (["cancelled", cancelReason] as const)
-      : (["skipped", skipReason ?? `past its deadline ${row.deadline.toISOString()}`] as const);
-    const moved = await this.count(
-      `UPDATE deliveries SET state = '${state}', reason = $2, updated_at = $3 WHERE id = $1 AND state = 'pending'`,
-      [id, reason, now],
+    // Two statements, not one: the second must see the deliveries as any claim that held the row left them, and in
+    // READ COMMITTED only a new statement (a new snapshot) taken after the lock does.
+    const changed = await this.rows(
+      `UPDATE appointments SET status = $2::"AppointmentStatus", updated_at = nudge_now() WHERE id = $1 AND status = 'scheduled' RETURNING id`,
+      [appointmentId, status],
+      q,
     );
-    if (!moved) return this.explainFailedClaim(id, now, skipReason);
-    return state === "cancelled" ? { kind: "cancelled", reason } : { kind: "skipped", reason };
-  }
-
-  /** The send was accepted. Recorded only by the holder of the current token. */
-  async recordSent(id: number, token: number, providerMessageId: string): Promise<boolean> {
-    const now = this.clock.now();
-    const n = await this.count(
-      `UPDATE deliveries SET state = 'sent', provider_message_id = $3, sent_at = $4, needs_lookup = false, reason = NULL, updated_at = $4
-       WHERE id = $1 AND state = 'sending' AND fencing_token = $2`,
-      [id, token, providerMessageId, now],
+    const rows = await this.rows<{ id: number; state: DeliveryState }>(
+      `WITH cancelled AS (
+         UPDATE deliveries SET state = 'cancelled', reason = 'appointment ' || $2, updated_at = nudge_now()
+         WHERE source_type = 'appointment' AND source_id = $1 AND state = 'pending' AND $3
+         RETURNING id, state::text AS state)
+       SELECT * FROM cancelled
+       UNION ALL
+       SELECT id, state::text FROM deliveries WHERE source_type = 'appointment' AND source_id = $1 AND state = 'sending'`,
+      [appointmentId, status, changed.length > 0],
+      q,
     );
-    return n === 1;
-  }
-
-  /** The provider provably did not take the message: back to `pending`, to be claimed again by a retry. */
-  async recordNotAccepted(id: number, token: number, reason: string, needsLookup: boolean): Promise<boolean> {
-    const now = this.clock.now();
-    const n = await this.count(
-      `UPDATE deliveries SET state = 'pending', reason = $3, needs_lookup = (needs_lookup OR $4), updated_at = $5
-       WHERE id = $1 AND state = 'sending' AND fencing_token = $2`,
-      [id, token, reason, needsLookup, now],
-    );
-    return n === 1;
-  }
-
-  async recordFailed(id: number, token: number, reason: string): Promise<boolean> {
-    return this.settleClaimed(id, token, "failed", reason);
-  }
-
-  async recordUnknown(id: number, token: number, reason: string): Promise<boolean> {
-    return this.settleClaimed(id, token, "unknown", reason);
-  }
-
-  /**
-   * Settles a delivery that was never claimed: `skipped` (nothing to send to) or `failed` (retries exhausted before
-   * the send), always with the reason.
-   */
-  async settlePending(id: number, state: "failed" | "skipped", reason: string): Promise<boolean> {
-    const now = this.clock.now();
-    const n = await this.count(
-      `UPDATE deliveries SET state = '${state}', reason = $2, updated_at = $3 WHERE id = $1 AND state = 'pending'`,
-      [id, reason, now],
-    );
-    return n === 1;
+    return {
+      changed: changed.length > 0,
+      cancelled: rows.filter((r) => r.state === "cancelled").map((r) => r.id),
+      inFlight: rows.filter((r) => r.state === "sending").map((r) => r.id),
+    };
   }
 
   /** Records a reminder whose job was lost and that can no longer be sent as `skipped`, so it is not lost silently. */
-  async recordLost(input: NewReminderDelivery, reason: string): Promise<boolean> {
-    const now = this.clock.now();
-    const n = await this.count(
-      `INSERT INTO deliveries (idempotency_key, contact_id, appointment_id, appointment_starts_at, step, channel,
-                               recipient, body, deadline, state, reason, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6::"Channel", $7, $8, $9, 'skipped', $10, $11, $11)
-       ON CONFLICT (idempotency_key) DO NOTHING`,
-      [...insertParams(input), reason, now],
+  async recordLost(input: NewDelivery, reason: string): Promise<boolean> {
+    const created = await this.create(input);
+    const rows = await this.rows(
+      `UPDATE deliveries SET state = 'skipped', reason = $2, updated_at = nudge_now() WHERE id = $1 AND state = 'pending' RETURNING id`,
+      [created.id, reason],
     );
-    return n === 1;
+    return rows.length === 1;
   }
 
   /**
    * Settles deliveries whose job was lost (Redis lost its data, a job failed for good while the database was down)
-   * and that no sweep can bring back because their appointment has started: `pending` past its deadline becomes
-   * `skipped` (never claimed, so never sent), and `sending` claimed longer ago than `abandonedAfterMs` becomes
-   * `unknown` with a new token, so that a worker still holding the old one cannot record over it.
+   * and that no sweep can bring back: `pending` more than `graceMs` past its deadline becomes `skipped` (never
+   * claimed, so never sent; `unknown` if an earlier attempt got a 5xx), and `sending` whose lease ended more than
+   * `graceMs` ago becomes `unknown` with a new token, so that a worker still holding the old one cannot record over it.
    */
-  async settleAbandoned(abandonedAfterMs: number): Promise<{ skipped: number; unknown: number }> {
-    const now = this.clock.now();
-    const before = new Date(now.getTime() - abandonedAfterMs);
-    const skipped = await this.count(
-      `UPDATE deliveries SET state = 'skipped', updated_at = $2,
-         reason = 'past its deadline ' || to_char(deadline AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' with no attempt left (its job was lost)'
-       WHERE state = 'pending' AND deadline < $1`,
-      [before, now],
+  async settleAbandoned(graceMs: number): Promise<{ skipped: number; unknown: number }> {
+    const pending = await this.rows<{ state: string }>(
+      `UPDATE deliveries SET updated_at = nudge_now(),
+         state = CASE WHEN needs_lookup THEN 'unknown'::"DeliveryState" ELSE 'skipped'::"DeliveryState" END,
+         reason = CASE WHEN needs_lookup
+           THEN 'past its deadline after a provider 5xx that may have created the message; its job was lost'
+           ELSE 'past its deadline ' || to_char(deadline AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' with no attempt left (its job was lost)'
+         END
+       WHERE state = 'pending' AND deadline < nudge_now() - $1 * interval '1 millisecond'
+       RETURNING state::text AS state`,
+      [graceMs],
     );
-    const unknown = await this.count(
-      `UPDATE deliveries SET state = 'unknown', fencing_token = fencing_token + 1, updated_at = $2,
-         reason = 'claimed by an attempt that never recorded an outcome (worker crashed or lost its lock); the message may have been sent'
-       WHERE state = 'sending' AND claimed_at < $1`,
-      [before, now],
+    const orphaned = await this.rows(
+      `UPDATE deliveries SET state = 'unknown', fencing_token = fencing_token + 1, lease_expires_at = NULL, updated_at = nudge_now(),
+         reason = 'its claim expired without a recorded outcome (the worker died, stalled or lost its lock); the message may have been sent'
+       WHERE state = 'sending' AND COALESCE(lease_expires_at, claimed_at) < nudge_now() - $1 * interval '1 millisecond'
+       RETURNING id`,
+      [graceMs],
     );
-    return { skipped, unknown };
-  }
-
-  private async settleClaimed(id: number, token: number, state: "failed" | "unknown", reason: string): Promise<boolean> {
-    const now = this.clock.now();
-    const n = await this.count(
-      `UPDATE deliveries SET state = '${state}', reason = $3, updated_at = $4 WHERE id = $1 AND state = 'sending' AND fencing_token = $2`,
-      [id, token, reason, now],
-    );
-    return n === 1;
+    const skipped = pending.filter((r) => r.state === "skipped").length;
+    return { skipped, unknown: orphaned.length + pending.length - skipped };
   }
 }

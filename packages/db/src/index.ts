@@ -1,7 +1,9 @@
 export { createDb } from "./client";
 export type { Db } from "./client";
 export { DeliveryLedger } from "./delivery-ledger";
-export type { DeliveryRecord, NewReminderDelivery, ClaimResult } from "./delivery-ledger";
+export type { DeliveryRecord, DeliverySource, NewDelivery, CancelResult, Queryable } from "./delivery-ledger";
+export { ClaimLedger } from "./claim-ledger";
+export type { ClaimResult } from "./claim-ledger";
 export {
   resetReminderBookmarks,
   findReminderCandidates,

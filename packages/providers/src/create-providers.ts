@@ -1,22 +1,25 @@
-import type { CrmGateway, MessageProvider } from "@nudge/core";
+import type { Channel, CrmGateway, MessageProvider } from "@nudge/core";
 import { HubSpotCrm } from "./hubspot-crm.gateway";
-import type { ProvidersConfig } from "./provider-config";
+import type { HubSpotConfig, ProvidersConfig } from "./provider-config";
 import { SendGridEmailProvider } from "./sendgrid-email.provider";
 import { TwilioSmsProvider } from "./twilio-sms.provider";
 import { TwilioVoiceProvider } from "./twilio-voice.provider";
 
-export interface Providers {
-  sms: MessageProvider;
-  voice: MessageProvider;
-  email: MessageProvider;
-  crm: CrmGateway;
-}
+export type MessageProviders = Record<Channel, MessageProvider>;
 
-export function createProviders(config: ProvidersConfig): Providers {
+/**
+ * The channels that send. Only @nudge/send-guard calls this (scripts/check-deps.ts enforces it): every message
+ * reaches a provider through the guard's claim -> send -> record, never directly.
+ */
+export function createMessageProviders(config: Pick<ProvidersConfig, "twilio" | "sendgrid">): MessageProviders {
   return {
     sms: new TwilioSmsProvider(config.twilio),
     voice: new TwilioVoiceProvider(config.twilio),
     email: new SendGridEmailProvider(config.sendgrid),
-    crm: new HubSpotCrm(config.hubspot),
   };
+}
+
+/** The CRM side: idempotent updates that each message kind's processor does before handing its message to the guard. */
+export function createCrmGateway(config: HubSpotConfig): CrmGateway {
+  return new HubSpotCrm(config);
 }

@@ -1,4 +1,4 @@
-import type { MessageProvider, OutboundMessage, SendReceipt } from "@nudge/core";
+import { AmbiguousSendError, type MessageProvider, NotAcceptedError, type OutboundMessage, type SendReceipt } from "@nudge/core";
 import { Client } from "@sendgrid/client";
 import { MailService } from "@sendgrid/mail";
 import { classifySendError } from "./classify-error";
@@ -11,9 +11,11 @@ const PROVIDER = "SendGrid";
  * process-wide singletons whose API key and base URL any other module could change).
  *
  * No `lookup`: SendGrid has no API to find a message by recipient and time (the activity feed is a paid add-on
- * with minutes of delay). So a 5xx is taken as "not accepted" and the email may be sent again: SendGrid documents a
- * 5xx as the request not having been queued, which makes this channel err, rarely, towards a duplicate email rather
- * than a lost one; the delivery id in custom_args lets the event webhook and reconciliation spot that exception.
+ * with minutes of delay). So a 5xx is ambiguous here, not "not accepted": SendGrid documents a 5xx as "not queued",
+ * but a 502 or 504 from a gateway in front of it is the likeliest answer to a request that was accepted upstream, and
+ * resending on it gave recipients duplicate emails. The delivery becomes `unknown` and only evidence (the event
+ * webhook, carrying the delivery id in custom_args) may resolve it: this channel errs towards a late email, never a
+ * second one. 429 and refused connections remain "not accepted".
  */
 export class SendGridEmailProvider implements MessageProvider {
   readonly channel = "email" as const;
@@ -44,7 +46,14 @@ export class SendGridEmailProvider implements MessageProvider {
       const id: unknown = response.headers["x-message-id"];
       return { providerMessageId: typeof id === "string" ? id : "" };
     } catch (err) {
-      throw classifySendError(err, PROVIDER);
+      const error = classifySendError(err, PROVIDER);
+      if (error instanceof NotAcceptedError && error.status !== undefined && error.status >= 500) {
+        throw new AmbiguousSendError(
+          `${PROVIDER} answered HTTP ${error.status}, which may follow an accepted email (no lookup exists to check); mark the delivery unknown and reconcile from events, never resend blindly`,
+          { cause: err },
+        );
+      }
+      throw error;
     }
   }
 }

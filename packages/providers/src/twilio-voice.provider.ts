@@ -1,4 +1,4 @@
-import type { MessageProvider, OutboundMessage, SendReceipt } from "@nudge/core";
+import type { LookupResult, MessageProvider, OutboundMessage, SendReceipt } from "@nudge/core";
 import type twilio from "twilio";
 import { classifyIdempotentError, classifySendError } from "./classify-error";
 import type { TwilioConfig } from "./provider-config";
@@ -32,15 +32,17 @@ export class TwilioVoiceProvider implements MessageProvider {
   }
 
   /**
-   * Finds a call to this recipient created since `since`. A call resource does not keep its TwiML, so any such call
-   * counts: for a reminder call, a call that may be ours is reason enough not to ring again. As for SMS, the
-   * creation time is checked here because a queued call has no start_time for `StartTime>` to match.
+   * Calls from our number to this recipient created since `since`. A call resource keeps neither its TwiML nor our
+   * delivery id, so a call found here cannot be attributed to this message by the provider's record alone: none
+   * means "absent", any means "unattributable" and the send guard decides (one call and no other claim to that
+   * number in the window: ours; otherwise the outcome stays unknown rather than ringing again or calling an unrelated
+   * call ours). As for SMS, the creation time is checked here because a queued call has no start_time yet.
    */
-  async lookup(message: OutboundMessage, since: Date): Promise<SendReceipt | null> {
+  async lookup(message: OutboundMessage, since: Date): Promise<LookupResult> {
     try {
-      const recent = await this.client.calls.list({ to: message.to, limit: LOOKUP_LIMIT });
-      const match = recent.filter((c) => createdSince(c.dateCreated, since)).pop();
-      return match ? { providerMessageId: match.sid } : null;
+      const recent = await this.client.calls.list({ to: message.to, from: this.config.from, limit: LOOKUP_LIMIT });
+      const calls = recent.filter((c) => createdSince(c.dateCreated, since)).map((c) => c.sid);
+      return calls.length === 0 ? { kind: "absent" } : { kind: "unattributable", candidates: calls };
     } catch (err) {
       throw classifyIdempotentError(err, `${PROVIDER} lookup`);
     }

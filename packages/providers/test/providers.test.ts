@@ -2,7 +2,7 @@ import http from "node:http";
 import { AmbiguousSendError, NotAcceptedError, PermanentProviderError, type OutboundMessage } from "@nudge/core";
 import { startSimulator, type Simulator } from "@nudge/simulator";
 import twilio from "twilio";
-import { createProviders, HubSpotCrm, SendGridEmailProvider, TwilioSmsProvider, TwilioVoiceProvider, type TwilioConfig } from "../src";
+import { createCrmGateway, createMessageProviders, HubSpotCrm, SendGridEmailProvider, TwilioSmsProvider, TwilioVoiceProvider, type TwilioConfig } from "../src";
 
 const ACCOUNT = "AC" + "1".repeat(32);
 const TOKEN = "providers-test-token";
@@ -73,14 +73,21 @@ describe("provider adapters against the simulator, through the real SDKs", () =>
     });
   });
 
-  test("500 -> NotAcceptedError with needsLookup, nothing recorded (SMS, voice, email)", async () => {
-    sim.injectFault({ kind: "500", times: 3 });
-    for (const [provider, message] of [[smsProvider(), sms(21)], [voiceProvider(), call(22)], [emailProvider(), email(23)]] as const) {
+  test("500 -> NotAcceptedError with needsLookup, nothing recorded (SMS, voice)", async () => {
+    sim.injectFault({ kind: "500", times: 2 });
+    for (const [provider, message] of [[smsProvider(), sms(21)], [voiceProvider(), call(22)]] as const) {
       const err = await provider.send(message).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(NotAcceptedError);
       expect(err).toMatchObject({ needsLookup: true, status: 500 });
     }
     expect(sim.records()).toHaveLength(0);
+  });
+
+  test("a SendGrid 5xx is ambiguous: the email may have been accepted upstream and no lookup can tell", async () => {
+    sim.injectFault({ kind: "500", provider: "sendgrid", times: 1 });
+    const err = await emailProvider().send(email(23)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AmbiguousSendError);
+    expect((err as Error).message).toMatch(/HTTP 500.*never resend blindly/);
   });
 
   test("429 -> NotAcceptedError with retryAfterMs from Retry-After (SMS, email, CRM)", async () => {
@@ -192,17 +199,17 @@ describe("provider adapters against the simulator, through the real SDKs", () =>
     const since = new Date();
     const receipt = await provider.send(sms(91));
     await provider.send(sms(92, "+15557770001", "another text"));
-    expect(await provider.lookup(sms(91), since)).toEqual({ providerMessageId: receipt.providerMessageId });
-    expect(await provider.lookup(sms(93, "+15557770001", "never sent"), since)).toBeNull();
-    expect(await provider.lookup(sms(91), new Date(Date.now() + 5_000))).toBeNull();
+    expect(await provider.lookup(sms(91), since)).toEqual({ kind: "found", providerMessageId: receipt.providerMessageId });
+    expect(await provider.lookup(sms(93, "+15557770001", "never sent"), since)).toEqual({ kind: "absent" });
+    expect(await provider.lookup(sms(91), new Date(Date.now() + 5_000))).toEqual({ kind: "absent" });
   });
 
-  test("a message created behind a 500 is what lookup is for: the voice lookup finds the call", async () => {
+  test("the voice lookup cannot attribute a call (no body kept): it reports the calls to that number, not a match", async () => {
     const provider = voiceProvider();
     const since = new Date();
-    expect(await provider.lookup(call(94), since)).toBeNull();
+    expect(await provider.lookup(call(94), since)).toEqual({ kind: "absent" });
     const receipt = await provider.send(call(94));
-    expect(await provider.lookup(call(94), since)).toEqual({ providerMessageId: receipt.providerMessageId });
+    expect(await provider.lookup(call(94), since)).toEqual({ kind: "unattributable", candidates: [receipt.providerMessageId] });
   });
 
   test("lookup failures are retryable NotAcceptedErrors, never ambiguous", async () => {
@@ -210,12 +217,14 @@ describe("provider adapters against the simulator, through the real SDKs", () =>
     await expect(smsProvider().lookup(sms(95), new Date())).rejects.toBeInstanceOf(NotAcceptedError);
   });
 
-  test("createProviders wires the four adapters from one config", async () => {
-    const providers = createProviders({
-      twilio: twilioConfig(),
-      sendgrid: { apiKey: "SG.test", from: "clinic@example.com", baseUrl: sim.url, timeoutMs: TIMEOUT_MS },
-      hubspot: { accessToken: "hs", baseUrl: `${sim.url}/`, timeoutMs: TIMEOUT_MS },
-    });
+  test("createMessageProviders and createCrmGateway wire the four adapters from one config", async () => {
+    const providers = {
+      ...createMessageProviders({
+        twilio: twilioConfig(),
+        sendgrid: { apiKey: "SG.test", from: "clinic@example.com", baseUrl: sim.url, timeoutMs: TIMEOUT_MS },
+      }),
+      crm: createCrmGateway({ accessToken: "hs", baseUrl: `${sim.url}/`, timeoutMs: TIMEOUT_MS }),
+    };
     expect([providers.sms.channel, providers.voice.channel, providers.email.channel]).toEqual(["sms", "voice", "email"]);
     await providers.sms.send(sms(101));
     await providers.voice.send(call(102));

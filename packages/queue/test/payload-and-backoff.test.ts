@@ -1,4 +1,4 @@
-import { InvalidPayloadError, NotAcceptedError } from "@nudge/core";
+import { ClaimHeldError, InvalidPayloadError, NotAcceptedError } from "@nudge/core";
 import { backoffDelay, parsePayload } from "../src";
 
 describe("parsePayload", () => {
@@ -20,10 +20,15 @@ describe("backoffDelay", () => {
     expect(backoffDelay(3, 1000, new NotAcceptedError("429", { retryAfterMs: 7000 }))).toBe(7000);
   });
 
+  it("waits out another attempt's claim lease", () => {
+    expect(backoffDelay(5, 1000, new ClaimHeldError(7, 4321))).toBe(4321);
+  });
+
   it("grows exponentially with bounded jitter", () => {
     expect(backoffDelay(1, 1000, undefined, () => 0.5)).toBe(1000);
     expect(backoffDelay(3, 1000, undefined, () => 0)).toBe(3200);
     expect(backoffDelay(3, 1000, undefined, () => 1)).toBe(4800);
-    expect(backoffDelay(40, 1000, undefined, () => 0.5)).toBe(600_000);
+    expect(backoffDelay(40, 1000, undefined, () => 0.5)).toBe(60_000);
+    expect(backoffDelay(5000, 1000, undefined, () => 0.5, 5_000)).toBe(5_000);
   });
 });

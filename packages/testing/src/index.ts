@@ -7,3 +7,4 @@ export type { AppProcess } from "./child-process";
 export { createContact, createAppointment } from "./fixtures";
 export { startRedisServer } from "./redis-server";
 export type { RedisServer } from "./redis-server";
+export { setDatabaseClock, advanceDatabaseClock, databaseNow } from "./database-clock";

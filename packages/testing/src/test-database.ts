@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { Client } from "pg";
-import { ADMIN_DATABASE_URL, TEMPLATE_DATABASE, databaseUrl } from "./env";
+import { ADMIN_DATABASE_URL, databaseUrl, templateDatabase, testRunId } from "./env";
 
 export interface TestDatabase {
   url: string;
@@ -10,8 +10,8 @@ export interface TestDatabase {
 
 /** A fresh, migrated database of its own, cloned from the run's template. */
 export async function createTestDatabase(): Promise<TestDatabase> {
-  const name = `nudge_test_${randomBytes(5).toString("hex")}`;
-  await adminQuery(`CREATE DATABASE "${name}" TEMPLATE "${TEMPLATE_DATABASE}"`);
+  const name = `nudge_test_${testRunId()}_${randomBytes(5).toString("hex")}`;
+  await adminQuery(`CREATE DATABASE "${name}" TEMPLATE "${templateDatabase()}"`);
   return {
     name,
     url: databaseUrl(name),

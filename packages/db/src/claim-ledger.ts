@@ -1,0 +1,124 @@
+import type { Channel, DeliveryState } from "@nudge/core";
+import type { Pool } from "pg";
+import { type Db, sqlPool } from "./client";
+
+/** What a claim found. Only `claimed` may lead to a provider call, and only with the returned token. */
+export type ClaimResult =
+  | { kind: "claimed"; token: number; needsLookup: boolean; firstClaimedAt: Date; leaseMs: number }
+  /** Another attempt holds a live lease: it may be sending right now. Come back after `retryInMs`. */
+  | { kind: "leased"; retryInMs: number }
+  /** Was `sending` with an expired lease: its holder died, stalled or lost its lock. Now `unknown`. */
+  | { kind: "orphaned"; reason: string }
+  | { kind: "settled"; state: DeliveryState; reason: string | null }
+  | { kind: "cancelled"; reason: string }
+  | { kind: "skipped"; reason: string }
+  /** Past its deadline after a 5xx that may have created the message. */
+  | { kind: "unknown"; reason: string };
+
+interface ClaimRow {
+  outcome: "claimed" | "leased" | "orphaned" | "settled" | "cancelled" | "skipped" | "unknown";
+  state: DeliveryState;
+  reason: string | null;
+  token: number;
+  needs_lookup: boolean;
+  first_claimed_at: Date;
+  lease_ms: string;
+}
+
+/**
+ * The claim and the record: the two halves of the send protocol, and the only statements that may move a delivery
+ * into or out of `sending`. Only @nudge/send-guard uses this class (scripts/check-deps.ts enforces it). Neither ever
+ * runs in a caller's transaction: a claim that a caller's rollback could undo after the send would be a resend.
+ */
+export class ClaimLedger {
+  private readonly pool: Pool;
+
+  constructor(db: Db) {
+    this.pool = sqlPool(db);
+  }
+
+  private async count(sql: string, params: unknown[]): Promise<number> {
+    return (await this.pool.query(sql, params)).rowCount ?? 0;
+  }
+
+  /**
+   * `pending -> sending` with a new fencing token and a lease of `leaseMs` on the database's clock, in one call to
+   * nudge_claim_delivery (see the send-guard migration): the still-wanted condition of the delivery's source, the
+   * suppression list and the deadline are checked in the same transaction that claims. With `skipReason`, the same
+   * call settles a waiting delivery as skipped instead (and reports what it is if it is not waiting).
+   */
+  async claimDelivery(id: number, leaseMs: number, skipReason?: string): Promise<ClaimResult> {
+    const { rows } = await this.pool.query<ClaimRow>("SELECT * FROM nudge_claim_delivery($1, $2, $3)", [id, leaseMs, skipReason ?? null]);
+    const row = rows[0]!;
+    const reason = row.reason ?? "";
+    switch (row.outcome) {
+      case "claimed":
+        return { kind: "claimed", token: row.token, needsLookup: row.needs_lookup, firstClaimedAt: row.first_claimed_at, leaseMs: Number(row.lease_ms) };
+      case "leased":
+        return { kind: "leased", retryInMs: Number(row.lease_ms) };
+      case "settled":
+        return { kind: "settled", state: row.state, reason: row.reason };
+      case "orphaned":
+      case "cancelled":
+      case "skipped":
+      case "unknown":
+        return { kind: row.outcome, reason };
+    }
+  }
+
+  /** The send was accepted. Recorded only by the holder of the current token. */
+  async recordSent(id: number, token: number, providerMessageId: string, note?: string): Promise<boolean> {
+    return this.settle(id, token, "sent", note ?? null, providerMessageId);
+  }
+
+  /** The provider provably did not take the message: back to `pending`, to be claimed again by a retry. */
+  async recordNotAccepted(id: number, token: number, reason: string, needsLookup: boolean): Promise<boolean> {
+    const n = await this.count(
+      `UPDATE deliveries SET state = 'pending', reason = $3, needs_lookup = (needs_lookup OR $4), lease_expires_at = NULL,
+         updated_at = nudge_now()
+       WHERE id = $1 AND state = 'sending' AND fencing_token = $2`,
+      [id, token, reason, needsLookup],
+    );
+    return n === 1;
+  }
+
+  /**
+   * Gives the claim back without any provider call having started (the lease left too little time for one):
+   * provably not sent, so `pending` again.
+   */
+  async releaseClaim(id: number, token: number, reason: string): Promise<boolean> {
+    return this.recordNotAccepted(id, token, reason, false);
+  }
+
+  async recordFailed(id: number, token: number, reason: string): Promise<boolean> {
+    return this.settle(id, token, "failed", reason);
+  }
+
+  async recordUnknown(id: number, token: number, reason: string): Promise<boolean> {
+    return this.settle(id, token, "unknown", reason);
+  }
+
+  /**
+   * Other deliveries to the same recipient on the same channel claimed since `since`: a call found in the
+   * provider's list can be attributed to this delivery only when no other one could have made it.
+   */
+  async otherClaimsTo(id: number, channel: Channel, recipient: string, since: Date): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM deliveries
+       WHERE recipient = $2 AND channel = $3::"Channel" AND id <> $1 AND first_claimed_at >= $4`,
+      [id, recipient, channel, since],
+    );
+    return Number(rows[0]!.n);
+  }
+
+  private async settle(id: number, token: number, state: "sent" | "failed" | "unknown", reason: string | null, providerMessageId?: string): Promise<boolean> {
+    const n = await this.count(
+      `UPDATE deliveries SET state = $3::"DeliveryState", reason = $4, provider_message_id = COALESCE($5, provider_message_id),
+         sent_at = CASE WHEN $3 = 'sent' THEN nudge_now() END, lease_expires_at = NULL,
+         needs_lookup = CASE WHEN $3 = 'sent' THEN false ELSE needs_lookup END, updated_at = nudge_now()
+       WHERE id = $1 AND state = 'sending' AND fencing_token = $2`,
+      [id, token, state, reason, providerMessageId ?? null],
+    );
+    return n === 1;
+  }
+}

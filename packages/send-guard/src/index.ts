@@ -1,0 +1,4 @@
+export { SendGuard, leaseFor, minimumLease, RECORD_BUDGET_MS } from "./send-guard";
+export type { GuardedMessage, DeliveryOutcome, DeliverSteps, SendGuardOptions } from "./send-guard";
+export { FAILPOINTS, noFailpoints } from "./failpoints";
+export type { Failpoint, FailpointHook } from "./failpoints";
