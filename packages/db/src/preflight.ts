@@ -17,7 +17,7 @@ export class PostgresUnavailableError extends Error {
  * creates it; the apps say which migration command to run), while a refused login is reported here.
  */
 export async function checkPostgres(databaseUrl: string, options: { timeoutMs?: number } = {}): Promise<void> {
-  const timeoutMs = options.timeoutMs ?? 4_000;
+  const timeoutMs = options.timeoutMs ?? 3_000;
   const client = new Client({ connectionString: databaseUrl, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
   client.on("error", () => undefined); // a failure is reported once, through the rejected promise below
   let timer: NodeJS.Timeout | undefined;

@@ -16,7 +16,7 @@ export class RedisUnavailableError extends Error {
  * (SIGSTOPped, overloaded), which no ioredis timeout does: `connectTimeout` ends at the TCP handshake.
  */
 export async function checkRedis(redisUrl: string, options: { timeoutMs?: number } = {}): Promise<void> {
-  const timeoutMs = options.timeoutMs ?? 4_000;
+  const timeoutMs = options.timeoutMs ?? 3_000;
   const redis = new IORedis(redisUrl, {
     lazyConnect: true,
     connectTimeout: timeoutMs,
