@@ -177,8 +177,7 @@ describe.each(outages)("one-shot command with $name", (outage) => {
   });
   afterEach(() => setup.stop());
 
-  const expectedLine = () =>
-    `${outage.server} is not answering at ${setup.shownUrl} (`;
+  const expectedLine = () => `${outage.server} is not answering at ${setup.shownUrl} (`;
 
   it("`nudge tick` exits non-zero within 10 s with one line naming the server, its URL and the fix", async () => {
     const result = await run(NUDGE_BIN, ["tick"], setup.env);
