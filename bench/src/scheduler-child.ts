@@ -6,7 +6,7 @@
  */
 import { createDb } from "@nudge/db";
 import { createRedis, createReminderQueue } from "@nudge/queue";
-import { runPass } from "../../apps/scheduler/src/scheduler-pass";
+import { runPass } from "@nudge/scheduler";
 import { passDeps } from "./pass-deps";
 
 function required(name: string): string {

@@ -2,6 +2,7 @@ import { DEFAULT_REMINDER_PLAN, type DeliveryState, systemClock } from "@nudge/c
 import { createDb, type Db } from "@nudge/db";
 import { createLogger } from "@nudge/logger";
 import { createRedis, createReminderQueue, type Redis } from "@nudge/queue";
+import { runPass } from "@nudge/scheduler";
 import { simulatorProviderEnv, SIMULATOR_TWILIO_AUTH_TOKEN, startSimulator, type Simulator } from "@nudge/simulator";
 import {
   TEST_REDIS_URL,
@@ -16,7 +17,6 @@ import {
   type TestDatabase,
 } from "@nudge/testing";
 import type { Queue } from "bullmq";
-import { runPass } from "../../apps/scheduler/src/scheduler-pass";
 
 /**
  * One isolated Nudge installation per test: its own database, queue prefix and provider simulator, with the worker
