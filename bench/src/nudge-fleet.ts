@@ -1,17 +1,17 @@
-import { DEFAULT_REMINDER_PLAN, systemClock } from "@nudge/core";
-import { DeliveryLedger } from "@nudge/db";
+import { DEFAULT_REMINDER_PLAN } from "@nudge/core";
 import { createLogger } from "@nudge/logger";
+import { createCrmGateway } from "@nudge/providers";
 import { createReminderQueue } from "@nudge/queue";
+import { runPass } from "@nudge/scheduler";
+import { leaseFor, SendGuard } from "@nudge/send-guard";
+import { createReminderWorker } from "@nudge/worker";
 import type { Worker } from "bullmq";
-import { runPass } from "../../apps/scheduler/src/scheduler-pass";
-import { noFailpoints } from "../../apps/worker/src/failpoints";
-import { createReminderWorker } from "../../apps/worker/src/reminder-worker";
 import type { BenchEnv } from "./bench-env";
 import { meterDrain, type Drain } from "./drain-meter";
 import { passDeps } from "./pass-deps";
 import { progress } from "./report";
 import { deliveryStates, seedDueSmsAppointments, unsentReasons } from "./seed";
-import { simulatorProviders } from "./simulator-providers";
+import { simulatorProvidersConfig } from "./simulator-providers";
 
 /**
  * The real scheduler pass and the real reminder worker, run in the bench process with the same wiring as their
@@ -32,18 +32,10 @@ export async function enqueueDueReminders(env: BenchEnv, batchSize = 1_000): Pro
 }
 
 export function startReminderWorker(env: BenchEnv, concurrency: number): Worker {
-  const { sms, voice, email, crm } = simulatorProviders(env.sim.url);
-  // A variable, not an inline literal, for the reason given in pass-deps.ts (`clock` is being added to ReminderDeps).
-  const deps = {
-    db: env.db,
-    ledger: new DeliveryLedger(env.db, systemClock),
-    providers: { sms, voice, email },
-    crm,
-    plan: DEFAULT_REMINDER_PLAN,
-    clock: systemClock,
-    logger: createLogger("bench-worker", "silent"),
-    failpoint: noFailpoints,
-  };
+  const config = simulatorProvidersConfig(env.sim.url);
+  const logger = createLogger("bench-worker", "silent");
+  const guard = new SendGuard({ db: env.db, providers: config, leaseMs: leaseFor(10_000), providerTimeoutMs: 10_000, logger });
+  const deps = { db: env.db, guard, crm: createCrmGateway(config.hubspot), plan: DEFAULT_REMINDER_PLAN, logger };
   return createReminderWorker(deps, {
     connection: env.redis,
     prefix: env.prefix,

@@ -1,4 +1,4 @@
-import { DEFAULT_REMINDER_PLAN, systemClock } from "@nudge/core";
+import { DEFAULT_REMINDER_PLAN } from "@nudge/core";
 import type { Db } from "@nudge/db";
 import { createLogger } from "@nudge/logger";
 import type { Redis } from "@nudge/queue";
@@ -14,7 +14,6 @@ export function passDeps(wiring: { db: Db; queue: Queue; redis: Redis; batchSize
   const deps = {
     ...wiring,
     plan: DEFAULT_REMINDER_PLAN,
-    clock: systemClock,
     logger: createLogger("bench-scheduler", "silent"),
     backoffMs: 1_000,
   };

@@ -1,4 +1,4 @@
-import { DEFAULT_REMINDER_PLAN, type DeliveryState, systemClock } from "@nudge/core";
+import { DEFAULT_REMINDER_PLAN, type DeliveryState } from "@nudge/core";
 import { createDb, type Db } from "@nudge/db";
 import { createLogger } from "@nudge/logger";
 import { createRedis, createReminderQueue, type Redis } from "@nudge/queue";
@@ -92,7 +92,7 @@ export async function startFleet(options: { redisUrl?: string } = {}): Promise<F
       return seeded;
     },
     seedSmsReminder: seedOne,
-    pass: () => runPass({ db, queue, redis, plan: DEFAULT_REMINDER_PLAN, clock: systemClock, logger, batchSize: 500, backoffMs: 200 }),
+    pass: () => runPass({ db, queue, redis, plan: DEFAULT_REMINDER_PLAN, logger, batchSize: 500, backoffMs: 200 }),
     async states() {
       const rows = await db.delivery.findMany({ select: { idempotencyKey: true, state: true } });
       return Object.fromEntries(rows.map((r) => [r.idempotencyKey, r.state]));

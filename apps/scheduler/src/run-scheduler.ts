@@ -1,4 +1,3 @@
-import { systemClock } from "@nudge/core";
 import { assertMigrated, checkPostgres, createDb } from "@nudge/db";
 import { onShutdown } from "@nudge/lifecycle";
 import { createLogger } from "@nudge/logger";
@@ -26,7 +25,6 @@ export async function runScheduler(options: { once: boolean }): Promise<void> {
     queue,
     redis: connection,
     plan: env.REMINDER_PLAN,
-    clock: systemClock,
     logger,
     batchSize: env.SCHEDULER_BATCH_SIZE,
     fullSweepMs: env.SCHEDULER_SWEEP_MS,

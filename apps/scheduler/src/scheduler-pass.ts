@@ -1,8 +1,9 @@
-import { type Clock, type ReminderPlan, nextStepDueAt, reminderKey } from "@nudge/core";
+import { type ReminderPlan, nextStepDueAt, reminderDeadline, reminderKey } from "@nudge/core";
 import {
   type Db,
   DeliveryLedger,
   type ReminderBookmark,
+  databaseNow,
   findLostReminders,
   findReminderCandidates,
   resetReminderBookmarks,
@@ -18,15 +19,14 @@ export interface PassDeps {
   /** The queue's connection: the sweep marker lives next to the jobs, so it vanishes when they do. */
   redis: Redis;
   plan: ReminderPlan;
-  clock: Clock;
   logger: Logger;
   batchSize: number;
   backoffMs?: number;
   /** How often a pass re-checks every due reminder instead of only the new ones. Default 15 minutes. */
   fullSweepMs?: number;
   /**
-   * A delivery still `sending` this long after its claim, or still `pending` this long past its deadline, has lost
-   * its job for good and is settled by the pass. Longer than a lock plus a provider timeout. Default 5 minutes.
+   * A delivery still `sending` this long after its lease ended, or still `pending` this long past its deadline, has
+   * lost its job for good and is settled by the pass. Default 5 minutes.
    */
   abandonedAfterMs?: number;
 }
@@ -64,13 +64,14 @@ const DEFAULT_ABANDONED_AFTER_MS = 5 * 60_000;
  */
 export async function runPass(deps: PassDeps): Promise<PassResult> {
   const started = Date.now();
-  const now = deps.clock.now();
+  // Due times are judged by the database's clock, read once per pass, never by this host's.
+  const now = await databaseNow(deps.db);
   const { redis } = deps;
   const markerKey = `${deps.queue.qualifiedName}:scheduler-swept-at`;
   const sweptAt = await redis.get(markerKey);
   const sweep = sweptAt === null || now.getTime() - Number(sweptAt) >= (deps.fullSweepMs ?? DEFAULT_FULL_SWEEP_MS);
   const abandonedAfterMs = deps.abandonedAfterMs ?? DEFAULT_ABANDONED_AFTER_MS;
-  const ledger = new DeliveryLedger(deps.db, deps.clock);
+  const ledger = new DeliveryLedger(deps.db);
   // Reminders enqueued but never turned into a delivery, for appointments that have started: looked for in sweeps
   // only (they follow a loss of jobs), over the last hours of starts, and before this pass enqueues anything new.
   const neverCreated = sweep ? await recordLostReminders(deps, ledger, now, abandonedAfterMs) : 0;
@@ -133,14 +134,14 @@ async function recordLostReminders(deps: PassDeps, ledger: DeliveryLedger, now: 
     const created = await ledger.recordLost(
       {
         idempotencyKey: reminderKey({ appointmentId: r.appointmentId, startsAt: r.startsAt, step: r.step }),
+        kind: "reminder",
+        source: { type: "appointment", id: r.appointmentId, at: r.startsAt },
         contactId: r.contactId,
-        appointmentId: r.appointmentId,
-        appointmentStartsAt: r.startsAt,
         step: r.step,
         channel: step.channel,
         recipient: (step.channel === "email" ? r.email : r.phone) ?? "",
         body: "",
-        deadline: r.startsAt,
+        deadline: reminderDeadline(r.startsAt),
       },
       "its job was lost and the appointment started before it could be enqueued again",
     );

@@ -1,13 +1,15 @@
-import { DEFAULT_REMINDER_PLAN, fixedClock, reminderKey } from "@nudge/core";
+import { DEFAULT_REMINDER_PLAN, reminderKey } from "@nudge/core";
 import { createDb, type Db } from "@nudge/db";
 import { createLogger } from "@nudge/logger";
 import { createRedis, createReminderQueue, type Redis } from "@nudge/queue";
 import {
   TEST_REDIS_URL,
+  advanceDatabaseClock,
   createAppointment,
   createContact,
   createTestDatabase,
   deletePrefix,
+  setDatabaseClock,
   testQueuePrefix,
   type TestDatabase,
 } from "@nudge/testing";
@@ -19,13 +21,13 @@ let db: Db;
 let redis: Redis;
 let queue: Queue;
 let prefix: string;
+// The database's clock, which the pass judges due times by, is moved to this instant for each test.
 const now = new Date("2026-11-24T08:00:00Z");
-let clock = fixedClock(now);
 
 beforeEach(async () => {
-  clock = fixedClock(now);
   database = await createTestDatabase();
   db = createDb(database.url);
+  await setDatabaseClock(db, now);
   prefix = testQueuePrefix();
   redis = createRedis(TEST_REDIS_URL);
   queue = createReminderQueue(redis, prefix);
@@ -38,7 +40,7 @@ afterEach(async () => {
   await database.drop();
 });
 
-const deps = (): PassDeps => ({ db, queue, redis, plan: DEFAULT_REMINDER_PLAN, clock, logger: createLogger("test", "silent"), batchSize: 7, fullSweepMs: 24 * 3600_000 });
+const deps = (): PassDeps => ({ db, queue, redis, plan: DEFAULT_REMINDER_PLAN, logger: createLogger("test", "silent"), batchSize: 7, fullSweepMs: 24 * 3600_000 });
 
 /** A delivery the ledger has already settled as sent, for the given appointment and plan step. */
 async function sentDelivery(
@@ -50,6 +52,9 @@ async function sentDelivery(
   await db.delivery.create({
     data: {
       idempotencyKey: reminderKey({ appointmentId: appt.id, startsAt: appt.startsAt, step }),
+      kind: "reminder",
+      sourceType: "appointment",
+      sourceId: appt.id,
       contactId: contact.id,
       appointmentId: appt.id,
       appointmentStartsAt: appt.startsAt,
@@ -122,9 +127,9 @@ describe("scheduler pass", () => {
     const a = await createAppointment(db, c.id, { now, inMinutes: 180 }); // email due (24 h lead), SMS at -120 min
     await createAppointment(db, c.id, { now, inMinutes: 23 * 60 }); // email due; next step much later
     expect(await runPass(deps())).toMatchObject({ looked: 2, enqueued: 2 });
-    clock.advance(59 * 60_000);
+    await advanceDatabaseClock(db, 59 * 60_000);
     expect(await runPass(deps())).toMatchObject({ mode: "incremental", looked: 0 });
-    clock.advance(60_000); // 120 minutes before `a`: its SMS step is due
+    await advanceDatabaseClock(db, 60_000); // 120 minutes before `a`: its SMS step is due
     expect(await runPass(deps())).toMatchObject({ mode: "incremental", looked: 1, enqueued: 1 });
     expect(await queue.getJob(reminderKey({ appointmentId: a.id, startsAt: a.startsAt, step: 2 }))).toBeDefined();
   });
@@ -157,7 +162,7 @@ describe("scheduler pass", () => {
     const a = await createAppointment(db, c.id, { now, inMinutes: 90 });
     expect(await runPass(deps())).toMatchObject({ enqueued: 1 });
     await deletePrefix(prefix); // the job vanishes with Redis
-    clock.set(new Date(a.startsAt.getTime() + 10 * 60_000)); // and nobody looked until after the start
+    await setDatabaseClock(db, new Date(a.startsAt.getTime() + 10 * 60_000)); // and nobody looked until after the start
     expect(await runPass(deps())).toMatchObject({ mode: "sweep", abandoned: { neverCreated: 1 } });
     const delivery = await db.delivery.findFirstOrThrow({ where: { appointmentId: a.id } });
     expect(delivery).toMatchObject({ step: 2, state: "skipped", reason: expect.stringMatching(/its job was lost/) });

@@ -1,4 +1,5 @@
 import { clockSkewEnv, databaseEnv, logEnv, parseEnv, planEnv, positiveInt, providerEnv, redisEnv } from "@nudge/config";
+import { minimumLease } from "@nudge/send-guard";
 import { z } from "zod";
 import { FAILPOINT_SPECS } from "./failpoints";
 
@@ -16,12 +17,21 @@ const schema = z
     WORKER_STALLED_INTERVAL_MS: positiveInt(30_000),
     JOB_BACKOFF_MS: positiveInt(2_000),
     SHUTDOWN_GRACE_MS: positiveInt(25_000),
+    /**
+     * How long a send claim lasts, on the database's clock: a lookup, the send and the record must fit in it.
+     * Default: twice PROVIDER_TIMEOUT_MS plus 10 s.
+     */
+    SEND_LEASE_MS: z.coerce.number({ message: "expected a number of milliseconds" }).int().positive().optional(),
     /** Tests only: SIGKILL this process at a named point of the pipeline. */
     NUDGE_FAILPOINT: z.enum(FAILPOINT_SPECS).optional(),
   })
   .refine((env) => env.NUDGE_FAILPOINT === undefined || env.NODE_ENV === "test", {
     message: "NUDGE_FAILPOINT is for the test suite only; it requires NODE_ENV=test",
     path: ["NUDGE_FAILPOINT"],
+  })
+  .refine((env) => env.SEND_LEASE_MS === undefined || env.SEND_LEASE_MS >= minimumLease(env.PROVIDER_TIMEOUT_MS), {
+    message: "SEND_LEASE_MS must leave room for one provider call and its record: at least PROVIDER_TIMEOUT_MS + 5000",
+    path: ["SEND_LEASE_MS"],
   })
   .refine((env) => env.CLOCK_SKEW_MS === 0 || env.NODE_ENV === "test", {
     message: "CLOCK_SKEW_MS is for the chaos suite only; it requires NODE_ENV=test",

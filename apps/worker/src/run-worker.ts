@@ -1,42 +1,45 @@
-import { skewedClock, systemClock } from "@nudge/core";
-import { assertMigrated, createDb, DeliveryLedger } from "@nudge/db";
-import { createLogger } from "@nudge/logger";
-import { createProviders } from "@nudge/providers";
-import { createRedis } from "@nudge/queue";
-import { loadWorkerEnv } from "./env";
-import { armFailpoint, noFailpoints } from "./failpoints";
-import { createReminderWorker } from "./reminder-worker";
+import { assertMigrated, createDb } from "@nudge/db";
 import { onShutdown } from "@nudge/lifecycle";
+import { createLogger } from "@nudge/logger";
+import { createCrmGateway } from "@nudge/providers";
+import { createRedis } from "@nudge/queue";
+import { leaseFor, SendGuard } from "@nudge/send-guard";
+import { loadWorkerEnv } from "./env";
+import { armFailpoint } from "./failpoints";
+import { createReminderWorker } from "./reminder-worker";
 
 export async function runWorker(): Promise<void> {
   const env = loadWorkerEnv();
   const logger = createLogger("worker", env.LOG_LEVEL);
-  const clock = env.CLOCK_SKEW_MS ? skewedClock(env.CLOCK_SKEW_MS) : systemClock;
+  if (env.CLOCK_SKEW_MS) skewProcessClock(env.CLOCK_SKEW_MS);
   await assertMigrated(env.DATABASE_URL);
   const db = createDb(env.DATABASE_URL, { poolSize: Math.min(env.WORKER_CONCURRENCY + 2, 50) });
   const connection = createRedis(env.REDIS_URL);
-  const { sms, voice, email, crm } = createProviders({
-    twilio: {
-      accountSid: env.TWILIO_ACCOUNT_SID,
-      authToken: env.TWILIO_AUTH_TOKEN,
-      from: env.TWILIO_FROM_NUMBER,
-      baseUrl: env.TWILIO_BASE_URL,
-      statusCallbackUrl: env.TWILIO_STATUS_CALLBACK_URL,
-      timeoutMs: env.PROVIDER_TIMEOUT_MS,
+  const guard = new SendGuard({
+    db,
+    providers: {
+      twilio: {
+        accountSid: env.TWILIO_ACCOUNT_SID,
+        authToken: env.TWILIO_AUTH_TOKEN,
+        from: env.TWILIO_FROM_NUMBER,
+        baseUrl: env.TWILIO_BASE_URL,
+        statusCallbackUrl: env.TWILIO_STATUS_CALLBACK_URL,
+        timeoutMs: env.PROVIDER_TIMEOUT_MS,
+      },
+      sendgrid: { apiKey: env.SENDGRID_API_KEY, from: env.SENDGRID_FROM_EMAIL, baseUrl: env.SENDGRID_BASE_URL, timeoutMs: env.PROVIDER_TIMEOUT_MS },
     },
-    sendgrid: { apiKey: env.SENDGRID_API_KEY, from: env.SENDGRID_FROM_EMAIL, baseUrl: env.SENDGRID_BASE_URL, timeoutMs: env.PROVIDER_TIMEOUT_MS },
-    hubspot: { accessToken: env.HUBSPOT_ACCESS_TOKEN, baseUrl: env.HUBSPOT_BASE_URL, timeoutMs: env.PROVIDER_TIMEOUT_MS },
+    leaseMs: env.SEND_LEASE_MS ?? leaseFor(env.PROVIDER_TIMEOUT_MS),
+    providerTimeoutMs: env.PROVIDER_TIMEOUT_MS,
+    logger,
+    ...(env.NUDGE_FAILPOINT && { failpoint: armFailpoint(env.NUDGE_FAILPOINT) }),
   });
   const worker = createReminderWorker(
     {
       db,
-      ledger: new DeliveryLedger(db, clock),
-      providers: { sms, voice, email },
-      crm,
+      guard,
+      crm: createCrmGateway({ accessToken: env.HUBSPOT_ACCESS_TOKEN, baseUrl: env.HUBSPOT_BASE_URL, timeoutMs: env.PROVIDER_TIMEOUT_MS }),
       plan: env.REMINDER_PLAN,
-      clock,
       logger,
-      failpoint: env.NUDGE_FAILPOINT ? armFailpoint(env.NUDGE_FAILPOINT) : noFailpoints,
     },
     {
       connection,
@@ -49,10 +52,19 @@ export async function runWorker(): Promise<void> {
   );
   await worker.waitUntilReady();
   logger.info({ concurrency: env.WORKER_CONCURRENCY, prefix: env.QUEUE_PREFIX }, "worker ready");
-
   onShutdown(logger, env.SHUTDOWN_GRACE_MS, async () => {
     await worker.close();
     connection.disconnect();
     await db.$disconnect();
   });
+}
+
+/**
+ * The chaos suite's skewed host (NODE_ENV=test only). Every decision of the send protocol is judged by the
+ * database's clock, so what a skew can still reach is this process's own timestamps (BullMQ's delays, logs): they
+ * are skewed too, as on a real host whose clock is off.
+ */
+function skewProcessClock(skewMs: number): void {
+  const realNow = Date.now;
+  Date.now = () => realNow() + skewMs;
 }

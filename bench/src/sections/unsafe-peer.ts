@@ -7,7 +7,7 @@ import { meterDrain } from "../drain-meter";
 import { acceptedBySimulator } from "../nudge-fleet";
 import { fmt, progress, round, type Report } from "../report";
 import { seedDueSmsAppointments } from "../seed";
-import { simulatorProviders } from "../simulator-providers";
+import { unguardedSimulatorProviders } from "../simulator-providers";
 
 export interface UnsafePeerResult {
   jobs: number;
@@ -29,7 +29,7 @@ export async function unsafePeer(config: BenchConfig, report: Report): Promise<U
     progress(`${SECTION}: seeding ${fmt.count(config.messages)} appointments`);
     await seedDueSmsAppointments(env.sql, config.messages);
     const queue = new Queue("bench-unsafe", { connection: env.redis, prefix: env.prefix });
-    const { sms, crm } = simulatorProviders(env.sim.url);
+    const { sms, crm } = unguardedSimulatorProviders(env.sim.url);
     try {
       for (let from = 1; from <= config.messages; from += 1_000) {
         const batch = [];

@@ -7,9 +7,11 @@
  *      |                  |----not accepted-> pending   (provably not sent: safe to retry)
  *      |                  `----ambiguous---> unknown    (maybe sent: only reconciliation may resend)
  *      `--stale/superseded/opted out--> skipped, --appointment cancelled--> cancelled
+ *      `--any of these after a provider 5xx nobody has looked behind--> unknown
  *
- * `sending` found by a claimer means a previous holder died (or lost its lock) between claim and record: the
- * message may have left, so it becomes `unknown`, never `pending`.
+ * `sending` whose lease has ended by the database's clock means its holder died, stalled or lost its lock between
+ * claim and record: the message may have left, so it becomes `unknown`, never `pending`. The send guard
+ * (@nudge/send-guard, through the nudge_claim_delivery function and ClaimLedger) is what enforces this machine.
  */
 export const DELIVERY_STATES = ["pending", "sending", "sent", "failed", "skipped", "cancelled", "unknown"] as const;
 export type DeliveryState = (typeof DELIVERY_STATES)[number];
@@ -17,7 +19,7 @@ export type DeliveryState = (typeof DELIVERY_STATES)[number];
 export const TERMINAL_STATES: readonly DeliveryState[] = ["sent", "failed", "skipped", "cancelled"];
 
 const TRANSITIONS: Record<DeliveryState, readonly DeliveryState[]> = {
-  pending: ["sending", "skipped", "cancelled", "failed"],
+  pending: ["sending", "skipped", "cancelled", "failed", "unknown"],
   sending: ["sent", "failed", "pending", "unknown"],
   // Reconciliation: a confirmed outcome, or a confirmed "never arrived" that may be sent again.
   unknown: ["sent", "failed", "pending"],

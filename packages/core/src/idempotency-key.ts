@@ -4,10 +4,15 @@
  * A key doubles as the BullMQ jobId, so it never contains ":" (BullMQ's separator) and is plain ASCII.
  */
 
-/** 2026-11-24T09:00:00.000Z -> 20261124T090000Z (second precision: appointments are never finer). */
+/**
+ * 2026-11-24T09:00:00.000Z -> 20261124T090000Z; 2026-11-24T09:00:00.250Z -> 20261124T090000.250Z. Milliseconds
+ * appear only when there are some: a start stored with milliseconds is a different fact from the whole second
+ * (a reschedule within the same second must not reuse the old start's key), while whole-second starts keep the keys
+ * they always had, so that no delivery already recorded is keyed anew and sent again after an upgrade.
+ */
 export function compactInstant(at: Date): string {
   if (Number.isNaN(at.getTime())) throw new RangeError("compactInstant: invalid date");
-  return at.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
+  return at.toISOString().replace(/[-:]/g, "").replace(/\.000Z$/, "Z");
 }
 
 export interface ReminderFact {

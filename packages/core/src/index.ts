@@ -2,8 +2,6 @@ export { CHANNELS } from "./channel";
 export type { Channel, OutboundMessage, SendReceipt, LookupResult, MessageProvider, CrmGateway } from "./channel";
 export { MESSAGE_KINDS } from "./message-kind";
 export type { MessageKind } from "./message-kind";
-export { systemClock, fixedClock, skewedClock } from "./clock";
-export type { Clock } from "./clock";
 export { compactInstant, reminderKey, assertValidKey } from "./idempotency-key";
 export type { ReminderFact } from "./idempotency-key";
 export { DELIVERY_STATES, TERMINAL_STATES, canTransition, isSettled } from "./delivery-state";

@@ -11,6 +11,7 @@ export {
   saveReminderBookmarks,
   loadReminderTarget,
   recipientFor,
+  databaseNow,
 } from "./reminder-queries";
 export type { LostReminder, ReminderCandidate, ReminderBookmark, ReminderTarget } from "./reminder-queries";
 export { migrate, ensureDatabase, assertMigrated, MIGRATIONS_DIR } from "./migrate";

@@ -70,7 +70,7 @@ export interface LostReminder {
  */
 export async function findLostReminders(db: Db, from: Date, to: Date): Promise<LostReminder[]> {
   const { rows } = await sqlPool(db).query<LostReminder>(
-    `SELECT a.id AS "appointmentId", a.contact_id AS "contactId", a.starts_at AS "startsAt", a.enqueued_step AS step,
+    `SELECT nudge_now() AS now, a.id AS "appointmentId", a.contact_id AS "contactId", a.starts_at AS "startsAt", a.enqueued_step AS step,
             c.phone, c.email
      FROM appointments a JOIN contacts c ON c.id = a.contact_id
      WHERE a.status = 'scheduled' AND a.starts_at > $1 AND a.starts_at <= $2 AND a.enqueued_step > 0
@@ -101,6 +101,8 @@ export async function saveReminderBookmarks(db: Db, marks: readonly ReminderBook
 }
 
 export interface ReminderTarget {
+  /** The database's clock when the target was read: what the worker judges "due" and "superseded" by. */
+  now: Date;
   appointmentId: number;
   startsAt: Date;
   status: "scheduled" | "confirmed" | "cancelled" | "completed";
@@ -110,7 +112,7 @@ export interface ReminderTarget {
 /** The appointment and its contact, in one round trip on the driver (this runs once per reminder job). */
 export async function loadReminderTarget(db: Db, appointmentId: number): Promise<ReminderTarget | undefined> {
   const { rows } = await sqlPool(db).query<ReminderTarget>(
-    `SELECT a.id AS "appointmentId", a.starts_at AS "startsAt", a.status::text AS status,
+    `SELECT nudge_now() AS now, a.id AS "appointmentId", a.starts_at AS "startsAt", a.status::text AS status,
             json_build_object('id', c.id, 'name', c.name, 'phone', c.phone, 'email', c.email,
                               'hubspotId', c.hubspot_id, 'timezone', c.timezone) AS contact
      FROM appointments a JOIN contacts c ON c.id = a.contact_id
@@ -118,6 +120,12 @@ export async function loadReminderTarget(db: Db, appointmentId: number): Promise
     [appointmentId],
   );
   return rows[0];
+}
+
+/** The database's clock: what a scheduler pass judges due times by. */
+export async function databaseNow(db: Db): Promise<Date> {
+  const { rows } = await sqlPool(db).query<{ now: Date }>("SELECT nudge_now() AS now");
+  return rows[0]!.now;
 }
 
 export function recipientFor(channel: Channel, contact: ReminderTarget["contact"]): string | null {

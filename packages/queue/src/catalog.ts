@@ -2,7 +2,8 @@ import { z } from "zod";
 
 /**
  * Every job Nudge runs, in one place: its queue, its payload schema, and how it is retried. Producers and workers
- * both take their settings from here, so a payload that one side writes is the payload the other side checks.
+ * both take their settings from here (`enqueue`, `createQueue`, `createWorker`), so a payload that one side writes
+ * is the payload the other side checks, and no app writes job options by hand.
  */
 
 export const reminderPayload = z.object({
@@ -19,9 +20,15 @@ export interface JobContract<S extends z.ZodType> {
   queue: string;
   name: string;
   schema: S;
+  /**
+   * Not a retry budget: a job is retried until its message's deadline (the send guard settles it then), so this is
+   * only a ceiling far above any real outage.
+   */
   attempts: number;
-  /** Base delay of Nudge's backoff: exponential with jitter, or the provider's Retry-After when it gave one. */
+  /** Base delay of Nudge's backoff: exponential with jitter, or the error's own retryAfterMs when it has one. */
   backoffMs: number;
+  /** The largest delay between attempts, so that the end of an outage is noticed within this long. */
+  maxBackoffMs: number;
 }
 
 export const JOBS = {
@@ -29,9 +36,9 @@ export const JOBS = {
     queue: "reminders",
     name: "send-reminder",
     schema: reminderPayload,
-    // ~8 attempts over a few minutes at the default base delay; the delivery's deadline bounds it in any case.
-    attempts: 8,
+    attempts: 1_000_000,
     backoffMs: 2_000,
+    maxBackoffMs: 60_000,
   },
 } as const satisfies Record<string, JobContract<z.ZodType>>;
 

@@ -3,7 +3,9 @@ export type { JobContract, JobKind, PayloadOf, ReminderPayload } from "./catalog
 export { parsePayload } from "./payload";
 export { createRedis } from "./connection";
 export type { Redis } from "./connection";
-export { BACKOFF_TYPE, backoffDelay } from "./backoff";
-export { createReminderQueue, enqueueReminders, reminderJobOptions } from "./reminder-queue";
+export { BACKOFF_TYPE, backoffDelay, DEFAULT_MAX_BACKOFF_MS } from "./backoff";
+export { createQueue, createWorker, enqueue, jobOptions } from "./job-queue";
+export type { WorkerOptions } from "./job-queue";
+export { createReminderQueue, enqueueReminders } from "./reminder-queue";
 export { deleteQueueKeys } from "./delete-queue-keys";
 export { checkRedis, RedisUnavailableError } from "./preflight";
