@@ -1,95 +1,329 @@
 import type { SimRecord } from "@nudge/simulator";
 import { Client } from "pg";
-import { STEPS } from "./workload";
+import type { FaultWindow } from "./fault-log";
+import { type BusinessChanges, CHAOS_STEPS, STEPS } from "./workload";
 
+/**
+ * The verdict on a run, as an outsider gives it: what the providers accepted (the simulator's record) is what was
+ * sent, and a message that was not sent must have a reason the suite can check on its own (it cancelled or moved
+ * the appointment, a later reminder went out instead, a fault was under way). The ledger only says which delivery
+ * a message was and why Nudge says it did not send it; it is never taken at its word.
+ */
 export interface Verdict {
   messages: number;
-  sent: number;
   states: Record<string, number>;
-  /** Messages a provider accepted more than once: (provider, recipient) pairs and delivery ids. */
+  /** The same delivery accepted twice, or two accepted messages for one (recipient, appointment, start, step). */
   duplicates: string[];
-  /** Due messages not in a terminal state, or appointments whose last reminder step never got a delivery. */
+  /** Due messages neither accepted by a provider nor settled for a reason the suite checked. */
   lost: string[];
-  /** Deliveries the ledger calls sent that no provider accepted. */
+  /** Deliveries the ledger calls sent that the provider never accepted as that delivery. */
   phantoms: string[];
-  unknownUnresolved: number;
+  /**
+   * Sends the claim did not guard: accepted although the ledger says the delivery was not sent (cancelled, skipped,
+   * failed, pending), accepted after the ledger had already settled it as `unknown` (a holder sending on a claim
+   * it had lost, e.g. a worker resumed after its lease expired), or carrying no delivery the ledger knows.
+   */
+  unguardedSends: string[];
+  /** Recipients who got more than one message per plan step per appointment start. */
+  boundViolations: string[];
+  /** `unknown` deliveries the provider has a record of (the recipient got it), and those it has none of. */
+  unknownReachedProvider: string[];
+  unknownNeverReached: string[];
+  /** Due messages settled without a send, counted by the reason the suite checked; and each one with its evidence. */
+  excused: Record<string, number>;
+  excusedKeys: string[];
   maxPerRecipientHour: number;
 }
 
-const HOUR = 3_600_000;
+export interface RunEvidence {
+  records: readonly SimRecord[];
+  faultWindows: readonly FaultWindow[];
+  changes: BusinessChanges;
+}
 
-/** The end-of-run checks, from the simulator's record (the ground truth of what was sent) and the ledger. */
-export async function checkRun(databaseUrl: string, records: readonly SimRecord[]): Promise<Verdict> {
-  const messagesOut = records.filter((r) => r.provider !== "hubspot");
+interface DeliveryRow {
+  id: number;
+  key: string;
+  appointmentId: number;
+  startsAt: Date;
+  step: number;
+  state: string;
+  reason: string | null;
+  providerMessageId: string | null;
+  updatedAt: Date;
+}
+
+type Judgement =
+  | { kind: "delivered" }
+  | { kind: "excused"; why: string; evidence?: string }
+  | { kind: "lost"; why: string }
+  | { kind: "phantom"; why: string }
+  | { kind: "unknown-never-reached" };
+
+const HOUR = 3_600_000;
+/** Two reads of one host's clock, one rounded to the millisecond by Postgres. */
+const CLOCK_READ_TOLERANCE_MS = 100;
+const SUPERSEDED = /^superseded by step \d+/;
+/** The claim's "past its deadline", the scheduler's "... (its job was lost)" and "its job was lost and ... started". */
+const PAST_DEADLINE = /^past its deadline|its job was lost/;
+
+export async function checkRun(databaseUrl: string, evidence: RunEvidence): Promise<Verdict> {
+  const messagesOut = evidence.records.filter((r) => r.provider !== "hubspot");
   const client = new Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    // Each contact has one appointment, so a second message on the same channel to the same recipient is a
-    // duplicate whatever the ledger says, except for a rescheduled appointment (a new start is a new fact).
-    const rescheduled = await client.query<{ recipient: string }>(
-      "SELECT recipient FROM deliveries GROUP BY recipient HAVING count(DISTINCT appointment_starts_at) > 1",
-    );
-    const exempt = new Set(rescheduled.rows.map((r) => r.recipient));
-    const duplicates: string[] = [];
-    for (const [key, n] of countBy(messagesOut.filter((r) => !exempt.has(r.to)), (r) => `${r.provider} -> ${r.to}`)) {
-      if (n > 1) duplicates.push(`${key} accepted ${n} times`);
-    }
-    for (const [key, n] of countBy(messagesOut.filter((r) => r.deliveryId), (r) => r.deliveryId!)) {
-      if (n > 1) duplicates.push(`delivery ${key} accepted ${n} times`);
-    }
+    const rows = (
+      await client.query<DeliveryRow>(
+        `SELECT id, idempotency_key AS key, appointment_id AS "appointmentId", appointment_starts_at AS "startsAt", step,
+                state::text AS state, reason, provider_message_id AS "providerMessageId",
+                updated_at AS "updatedAt"
+         FROM deliveries ORDER BY id`,
+      )
+    ).rows;
+    // The workload as the suite wrote it (Nudge only keeps its bookmarks in these tables).
+    const appointments = (
+      await client.query<{ id: number; status: string; startsAt: Date; phone: string; email: string }>(
+        `SELECT a.id, a.status::text AS status, a.starts_at AS "startsAt", c.phone, c.email
+         FROM appointments a JOIN contacts c ON c.id = a.contact_id ORDER BY a.id`,
+      )
+    ).rows;
 
-    const states = await client.query<{ state: string; n: string }>("SELECT state::text, count(*) AS n FROM deliveries GROUP BY 1");
-    const unsettled = await client.query<{ idempotency_key: string; state: string }>(
-      "SELECT idempotency_key, state::text FROM deliveries WHERE state IN ('pending', 'sending') ORDER BY id",
-    );
-    // Every appointment that stayed scheduled reached its start during the run: its last step must have a delivery.
-    const neverAttempted = await client.query<{ id: number; starts_at: Date }>(
-      `SELECT a.id, a.starts_at FROM appointments a
-       WHERE a.status = 'scheduled' AND NOT EXISTS (
-         SELECT 1 FROM deliveries d WHERE d.appointment_id = a.id AND d.step = $1 AND d.appointment_starts_at = a.starts_at)
-       ORDER BY a.id`,
-      [STEPS],
-    );
-    const sent = await client.query<{ idempotency_key: string; provider_message_id: string }>(
-      "SELECT idempotency_key, provider_message_id FROM deliveries WHERE state = 'sent'",
-    );
-    const accepted = new Set(messagesOut.map((r) => r.id));
-    const byState = Object.fromEntries(states.rows.map((r) => [r.state, Number(r.n)]));
-    return {
-      messages: Object.values(byState).reduce((a, b) => a + b, 0),
-      sent: byState.sent ?? 0,
-      states: byState,
-      duplicates,
-      lost: [
-        ...unsettled.rows.map((r) => `${r.idempotency_key} still ${r.state}`),
-        ...neverAttempted.rows.map((r) => `appointment ${r.id} (${r.starts_at.toISOString()}): step ${STEPS} never got a delivery`),
-      ],
-      phantoms: sent.rows.filter((r) => !accepted.has(r.provider_message_id)).map((r) => `${r.idempotency_key} (${r.provider_message_id})`),
-      unknownUnresolved: byState.unknown ?? 0,
+    const accepted = groupBy(messagesOut.filter((r) => r.deliveryId !== undefined), (r) => r.deliveryId!);
+    const judge = new Judge(rows, accepted, evidence);
+    const verdict: Verdict = {
+      messages: rows.length,
+      states: countBy(rows, (r) => r.state),
+      duplicates: duplicates(rows, accepted),
+      lost: [],
+      phantoms: [],
+      unguardedSends: unguardedSends(rows, messagesOut),
+      boundViolations: boundViolations(appointments, messagesOut, evidence.changes),
+      unknownReachedProvider: [],
+      unknownNeverReached: [],
+      excused: {},
+      excusedKeys: [],
       maxPerRecipientHour: maxInAnyHour(messagesOut),
     };
+    for (const row of rows) {
+      if (row.state === "unknown") {
+        (accepted.has(String(row.id)) ? verdict.unknownReachedProvider : verdict.unknownNeverReached).push(row.key);
+        continue;
+      }
+      const j = judge.of(row);
+      if (j.kind === "lost") verdict.lost.push(`${row.key}: ${j.why}`);
+      else if (j.kind === "phantom") verdict.phantoms.push(`${row.key}: ${j.why}`);
+      else if (j.kind === "excused") {
+        verdict.excused[j.why] = (verdict.excused[j.why] ?? 0) + 1;
+        verdict.excusedKeys.push(`${row.key}: ${row.state} (${row.reason}); ${j.why}${j.evidence ? ` (${j.evidence})` : ""}`);
+      }
+    }
+    // Every appointment still on reached its start during the run: its last step was owed, whatever the backlog
+    // collapsed before it, so it must at least have a delivery.
+    const lastSteps = new Set(rows.filter((r) => r.step === STEPS).map((r) => `${r.appointmentId}@${r.startsAt.getTime()}`));
+    for (const a of appointments) {
+      if (a.status === "scheduled" && !lastSteps.has(`${a.id}@${a.startsAt.getTime()}`)) {
+        verdict.lost.push(`appointment ${a.id} (${a.startsAt.toISOString()}): step ${STEPS} never got a delivery`);
+      }
+    }
+    return verdict;
   } finally {
     await client.end();
   }
 }
 
-function countBy<T>(items: readonly T[], key: (item: T) => string): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1);
+/** Decides, per delivery, whether its message went out or why it may not have; memoised, since "superseded" asks it of later steps. */
+class Judge {
+  private readonly memo = new Map<number, Judgement>();
+  private readonly byAppointment: Map<number, DeliveryRow[]>;
+  private readonly cancelledBySuite: Set<number>;
+  private readonly movedFromBySuite: Set<string>;
+
+  constructor(
+    rows: readonly DeliveryRow[],
+    private readonly accepted: Map<string, SimRecord[]>,
+    private readonly evidence: RunEvidence,
+  ) {
+    this.byAppointment = groupBy(rows, (r) => r.appointmentId);
+    this.cancelledBySuite = new Set(evidence.changes.cancelled);
+    this.movedFromBySuite = new Set(evidence.changes.rescheduled.map((r) => `${r.id}@${r.from.getTime()}`));
+  }
+
+  of(row: DeliveryRow): Judgement {
+    let j = this.memo.get(row.id);
+    if (!j) {
+      j = this.decide(row);
+      this.memo.set(row.id, j);
+    }
+    return j;
+  }
+
+  private decide(row: DeliveryRow): Judgement {
+    const records = this.accepted.get(String(row.id)) ?? [];
+    if (row.state === "sent") {
+      if (records.length === 0) return { kind: "phantom", why: `sent (${row.providerMessageId}), but no provider accepted delivery ${row.id}` };
+      if (!records.some((r) => r.id === row.providerMessageId)) {
+        return { kind: "phantom", why: `sent as ${row.providerMessageId}, but the provider accepted delivery ${row.id} as ${records.map((r) => r.id).join(", ")}` };
+      }
+    }
+    // Whatever the ledger says, a message the provider accepted reached the recipient (a state that disagrees is
+    // reported apart, as an unrecorded send).
+    if (records.length > 0) return { kind: "delivered" };
+    const said = `${row.state}${row.reason ? ` (${row.reason})` : ""}`;
+    switch (row.state) {
+      case "unknown":
+        return { kind: "unknown-never-reached" };
+      case "cancelled":
+        if (this.cancelledBySuite.has(row.appointmentId)) return { kind: "excused", why: "cancelled: the suite cancelled the appointment" };
+        if (this.movedFromBySuite.has(`${row.appointmentId}@${row.startsAt.getTime()}`)) {
+          return { kind: "excused", why: "cancelled: the suite moved the appointment from this start" };
+        }
+        return { kind: "lost", why: `${said}, but the suite neither cancelled appointment ${row.appointmentId} nor moved it from ${row.startsAt.toISOString()}` };
+      case "skipped":
+        if (row.reason && SUPERSEDED.test(row.reason)) return this.superseded(row, said);
+        if (row.reason && PAST_DEADLINE.test(row.reason)) return this.pastDeadline(row, said);
+        return { kind: "lost", why: `${said}: not a reason the suite can check` };
+      case "failed":
+        return { kind: "lost", why: `${said}: the suite injects no permanent rejection` };
+      default:
+        return { kind: "lost", why: `still ${said} after the run settled` };
+    }
+  }
+
+  /**
+   * Superseded is an excuse only if the recipient got the later, more useful reminder instead: a later step of the
+   * same appointment went out, or was itself excused. A later start counts too: the DB advance of a rescheduled
+   * appointment's new reminder retires the old start's pending ones.
+   */
+  private superseded(row: DeliveryRow, said: string): Judgement {
+    const later = (this.byAppointment.get(row.appointmentId) ?? []).filter(
+      (r) => r.step > row.step && r.startsAt.getTime() >= row.startsAt.getTime(),
+    );
+    const judgements = later.map((r) => this.of(r).kind);
+    if (judgements.includes("delivered")) return { kind: "excused", why: "superseded: a later step was accepted" };
+    if (judgements.includes("excused")) return { kind: "excused", why: "superseded: a later step was itself excused" };
+    const found = later.map((r) => `${r.key} ${r.state}`).join(", ") || "none";
+    return { kind: "lost", why: `${said}, but no later step went out or was excused (later steps: ${found})` };
+  }
+
+  /** Missing a deadline is excused only while a fault (or its aftermath) overlapped the time the message was owed. */
+  private pastDeadline(row: DeliveryRow, said: string): Judgement {
+    const lead = CHAOS_STEPS.find((s) => s.step === row.step)?.leadSeconds ?? 0;
+    const owedFrom = row.startsAt.getTime() - lead * 1000;
+    const owedUntil = row.startsAt.getTime();
+    const active = this.evidence.faultWindows.filter((w) => w.from <= owedUntil && w.to >= owedFrom);
+    if (active.length > 0) {
+      const at = (ms: number) => new Date(ms).toISOString().slice(11, 23);
+      const kinds = [...new Set(active.map((w) => w.kind))].join(", ");
+      return {
+        kind: "excused",
+        why: "skipped past its deadline while a fault was active",
+        evidence: `owed ${at(owedFrom)}-${at(owedUntil)}; active then, with their aftermath: ${kinds}`,
+      };
+    }
+    return {
+      kind: "lost",
+      why: `${said}, but no fault was active while it was owed (${new Date(owedFrom).toISOString()} to ${new Date(owedUntil).toISOString()})`,
+    };
+  }
+}
+
+/** The same delivery accepted twice, or two deliveries of one reminder (recipient, appointment, start, step) accepted. */
+function duplicates(rows: readonly DeliveryRow[], accepted: Map<string, SimRecord[]>): string[] {
+  const found: string[] = [];
+  const byId = new Map(rows.map((r) => [String(r.id), r]));
+  const perReminder = new Map<string, string[]>();
+  for (const [deliveryId, records] of accepted) {
+    const row = byId.get(deliveryId);
+    if (records.length > 1) {
+      found.push(`delivery ${deliveryId} (${row?.key ?? "not in the ledger"}) accepted ${records.length} times: ${records.map((r) => `${r.provider} ${r.id} at ${r.at}`).join(", ")}`);
+    }
+    if (!row) continue;
+    for (const r of records) {
+      const reminder = `${r.to} appointment ${row.appointmentId} start ${row.startsAt.toISOString()} step ${row.step}`;
+      const ids = perReminder.get(reminder) ?? [];
+      if (!ids.includes(deliveryId)) ids.push(deliveryId);
+      perReminder.set(reminder, ids);
+    }
+  }
+  for (const [reminder, ids] of perReminder) {
+    if (ids.length > 1) found.push(`${reminder} accepted as ${ids.length} deliveries (${ids.join(", ")})`);
+  }
+  return found;
+}
+
+/**
+ * Sends the ledger's claim did not cover. Its `updated_at` is on the database's clock (nudge_now(), which the
+ * chaos run never moves) and the simulator stamps acceptance on the same host's clock, so a message accepted after
+ * its delivery became `unknown` was sent by a holder whose claim had already been taken over.
+ */
+function unguardedSends(rows: readonly DeliveryRow[], messagesOut: readonly SimRecord[]): string[] {
+  const byId = new Map(rows.map((r) => [String(r.id), r]));
+  const found: string[] = [];
+  for (const r of messagesOut) {
+    const row = r.deliveryId === undefined ? undefined : byId.get(r.deliveryId);
+    if (r.deliveryId === undefined) found.push(`${r.provider} ${r.id} to ${r.to} at ${r.at} carries no delivery id`);
+    else if (!row) found.push(`${r.provider} ${r.id} to ${r.to} at ${r.at} carries delivery id ${r.deliveryId}, which the ledger does not have`);
+    else if (row.state !== "sent" && row.state !== "unknown") {
+      found.push(`${row.key}: accepted by ${r.provider} as ${r.id} at ${r.at}, but the ledger says ${row.state}${row.reason ? ` (${row.reason})` : ""}`);
+    } else if (row.state === "unknown" && Date.parse(r.at) > row.updatedAt.getTime() + CLOCK_READ_TOLERANCE_MS) {
+      found.push(`${row.key}: accepted by ${r.provider} as ${r.id} at ${r.at}, after the ledger settled it at ${row.updatedAt.toISOString()} (${row.reason})`);
+    }
+  }
+  return found;
+}
+
+/**
+ * The per-recipient bound, from the workload alone: a recipient may get at most one message per plan step on its
+ * channel per start its appointment had (each reschedule by the suite adds a start). Every contact has its own
+ * phone and address, so this holds whatever the ledger says.
+ */
+function boundViolations(
+  appointments: ReadonlyArray<{ id: number; phone: string; email: string }>,
+  messagesOut: readonly SimRecord[],
+  changes: BusinessChanges,
+): string[] {
+  const starts = countBy(changes.rescheduled, (r) => String(r.id));
+  const phoneSteps = CHAOS_STEPS.filter((s) => s.channel !== "email").length;
+  const emailSteps = CHAOS_STEPS.filter((s) => s.channel === "email").length;
+  const bound = new Map<string, { appointmentId: number; max: number; startCount: number }>();
+  for (const a of appointments) {
+    const startCount = 1 + (starts[String(a.id)] ?? 0);
+    bound.set(a.phone, { appointmentId: a.id, max: startCount * phoneSteps, startCount });
+    bound.set(a.email, { appointmentId: a.id, max: startCount * emailSteps, startCount });
+  }
+  const found: string[] = [];
+  for (const [to, got] of Object.entries(countBy(messagesOut, (r) => r.to))) {
+    const b = bound.get(to);
+    if (!b) found.push(`${to} is no recipient of the workload, yet got ${got} message(s)`);
+    else if (got > b.max) {
+      found.push(`${to} (appointment ${b.appointmentId}, ${b.startCount} start(s)) got ${got} messages; at most ${b.max} allowed`);
+    }
+  }
+  return found;
+}
+
+function countBy<T>(items: readonly T[], key: (item: T) => string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const item of items) counts[key(item)] = (counts[key(item)] ?? 0) + 1;
   return counts;
+}
+
+function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>();
+  for (const item of items) {
+    const list = groups.get(key(item)) ?? [];
+    list.push(item);
+    groups.set(key(item), list);
+  }
+  return groups;
 }
 
 /** The most messages any one recipient (phone number or address) received within a sliding hour. */
 function maxInAnyHour(records: readonly SimRecord[]): number {
-  const times = new Map<string, number[]>();
-  for (const r of records) {
-    const list = times.get(r.to) ?? [];
-    list.push(Date.parse(r.at));
-    times.set(r.to, list);
-  }
+  const times = groupBy(records, (r) => r.to);
   let max = 0;
-  for (const list of times.values()) {
-    list.sort((a, b) => a - b);
+  for (const records of times.values()) {
+    const list = records.map((r) => Date.parse(r.at)).sort((a, b) => a - b);
     for (let lo = 0, hi = 0; hi < list.length; hi++) {
       while (list[hi]! - list[lo]! >= HOUR) lo++;
       max = Math.max(max, hi - lo + 1);

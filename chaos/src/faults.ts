@@ -2,6 +2,8 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import type { Simulator, SimProvider } from "@nudge/simulator";
 import { Client } from "pg";
+import { type FaultEntry, FaultLog } from "./fault-log";
+import { waitUntilStopped } from "./proc-state";
 import type { ProcessFleet } from "./process-fleet";
 
 export const FAULT_KINDS = [
@@ -17,6 +19,7 @@ export const FAULT_KINDS = [
   "provider-accept-then-reset",
   "scheduler-duplicate-pass",
   "worker-clock-skew",
+  "worker-sigstop-after-claim",
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -28,7 +31,13 @@ export interface FaultContext {
   databaseName: string;
   /** Restarting Postgres needs a local cluster we may control (pg_ctlcluster as root); otherwise the kind is left out. */
   canRestartPostgres: boolean;
+  /** The workers' SEND_LEASE_MS: a paused worker is kept stopped until its claim's lease has expired. */
+  sendLeaseMs: number;
+  log: (line: string) => void;
 }
+
+/** How long a worker restarted with the after-claim failpoint may take to boot and claim something. */
+const CLAIM_DEADLINE_MS = 30_000;
 
 const PROVIDERS: SimProvider[] = ["twilio-sms", "twilio-voice", "sendgrid", "hubspot"];
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
@@ -44,11 +53,17 @@ export function postgresRestartable(adminUrl: string): boolean {
   );
 }
 
-/** Injects faults one at a time, kinds in shuffled rounds so that every kind occurs, and counts them. */
+/**
+ * Injects faults one at a time, kinds in shuffled rounds so that every kind occurs, counts them and logs when each
+ * was under way. A fault that lasts (a paused worker) runs in the background so that the others keep their rhythm;
+ * `finish()` waits for those.
+ */
 export class FaultInjector {
   readonly counts: Partial<Record<FaultKind, number>> = {};
+  readonly log = new FaultLog();
   private round: FaultKind[] = [];
   private readonly kinds: FaultKind[];
+  private readonly underWay = new Set<Promise<void>>();
 
   constructor(private readonly ctx: FaultContext) {
     this.kinds = FAULT_KINDS.filter((k) => k !== "pg-restart" || ctx.canRestartPostgres);
@@ -66,8 +81,33 @@ export class FaultInjector {
     return kind;
   }
 
+  /** Waits for the faults still under way (a paused worker is resumed) before the calm at the end. */
+  async finish(): Promise<void> {
+    while (this.underWay.size) await Promise.all([...this.underWay]);
+  }
+
   private async inject(kind: FaultKind): Promise<void> {
-    const { fleet, sim } = this.ctx;
+    if (kind.startsWith("provider-")) return this.injectIntoSimulator(kind);
+    const entry = this.log.begin(kind);
+    if (kind === "worker-sigstop-after-claim") {
+      const pause = this.pauseAfterClaim(entry)
+        .catch((error: unknown) => this.ctx.log(`chaos: ${kind} failed: ${(error as Error).message}`))
+        .finally(() => {
+          this.log.end(entry);
+          this.underWay.delete(pause);
+        });
+      this.underWay.add(pause);
+      return;
+    }
+    try {
+      await this.injectAtOnce(kind);
+    } finally {
+      this.log.end(entry);
+    }
+  }
+
+  private async injectAtOnce(kind: FaultKind): Promise<void> {
+    const { fleet } = this.ctx;
     switch (kind) {
       case "worker-sigkill":
         fleet.killOne("worker", between(300, 2000));
@@ -94,18 +134,50 @@ export class FaultInjector {
       case "pg-restart":
         await restartPostgres();
         return;
-      case "provider-500":
-      case "provider-429":
-      case "provider-hang":
-      case "provider-reset":
-      case "provider-accept-then-reset":
-        sim.injectFault({
-          kind: kind.slice("provider-".length) as "500" | "429" | "hang" | "reset" | "accept-then-reset",
-          provider: pick(PROVIDERS),
-          times: between(1, 3),
-          retryAfterSeconds: 1,
-        });
+      default:
+        throw new Error(`${kind} is not injected at once`);
+    }
+  }
+
+  private injectIntoSimulator(kind: FaultKind): void {
+    const provider = pick(PROVIDERS);
+    const times = between(1, 3);
+    this.log.begin(kind, { provider, times });
+    this.ctx.sim.injectFault({
+      kind: kind.slice("provider-".length) as "500" | "429" | "hang" | "reset" | "accept-then-reset",
+      provider,
+      times,
+      retryAfterSeconds: 1,
+    });
+  }
+
+  /**
+   * A worker frozen right after its claim committed (a starved or swapped-out host), kept frozen until its send
+   * lease has expired by the database's clock, then resumed: whoever judges the claim abandoned meanwhile may act
+   * on it, and the resumed worker must then send nothing for it (a send would show at the end as a duplicate, or as
+   * an accepted message the ledger does not call sent). The failpoint stops the process once, on its first claim;
+   * the slot's next restart drops it.
+   */
+  private async pauseAfterClaim(entry: FaultEntry): Promise<void> {
+    const { fleet, sendLeaseMs, log } = this.ctx;
+    const worker = await fleet.restartHeld("worker", 300, { NUDGE_FAILPOINT: "after-claim:stop" });
+    if (!worker) {
+      log(`chaos: ${entry.kind}: no worker free to pause`);
+      return;
+    }
+    try {
+      if (!(await waitUntilStopped(worker.state, CLAIM_DEADLINE_MS))) {
+        // Still armed: killed so that it cannot stop itself later with nobody left to resume it.
+        log(`chaos: ${entry.kind}: ${worker.name} did not stop after a claim within ${CLAIM_DEADLINE_MS / 1000} s; restarting it`);
+        worker.kill();
         return;
+      }
+      const stoppedAt = Date.now();
+      await new Promise((r) => setTimeout(r, sendLeaseMs + 2000));
+      worker.resume();
+      log(`chaos: ${entry.kind}: ${worker.name} stopped ${((stoppedAt - entry.from) / 1000).toFixed(1)} s after injection, resumed ${((Date.now() - stoppedAt) / 1000).toFixed(1)} s later`);
+    } finally {
+      worker.release();
     }
   }
 

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import path from "node:path";
+import { processState } from "./proc-state";
 
 export type AppName = "worker" | "scheduler";
 
@@ -9,7 +10,24 @@ interface Slot {
   index: number;
   child?: ChildProcess;
   extraEnv: Record<string, string>;
+  /** Added to the next life only (a failpoint that must not survive the restart after it). */
+  nextLifeEnv?: Record<string, string>;
   restarting: boolean;
+  /** Taken by a fault that needs this process for a while: other faults leave it alone until it is released. */
+  held: boolean;
+}
+
+/** A process a fault holds (see `restartHeld`): its state, resuming it, and handing it back. */
+export interface HeldProcess {
+  name: string;
+  pid: number;
+  /** The /proc state letter, or undefined once this life is over. */
+  state(): string | undefined;
+  /** SIGCONT, only if this very life is still running (never a signal to a recycled pid). */
+  resume(): void;
+  /** SIGKILLs this life; the slot restarts without the next-life env. */
+  kill(): void;
+  release(): void;
 }
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -30,7 +48,7 @@ export class ProcessFleet {
 
   add(app: AppName, count: number): void {
     for (let i = 0; i < count; i++) {
-      const slot: Slot = { app, index: this.slots.filter((s) => s.app === app).length, extraEnv: {}, restarting: false };
+      const slot: Slot = { app, index: this.slots.filter((s) => s.app === app).length, extraEnv: {}, restarting: false, held: false };
       this.slots.push(slot);
       this.spawn(slot);
     }
@@ -38,17 +56,61 @@ export class ProcessFleet {
 
   /** SIGKILLs one running process of `app` and starts a fresh one after `restartAfterMs`, with `extraEnv` if given. */
   killOne(app: AppName, restartAfterMs: number, extraEnv?: Record<string, string>): boolean {
-    const alive = this.slots.filter((s) => s.app === app && s.child && !s.restarting);
-    const slot = alive[Math.floor(Math.random() * alive.length)];
-    if (!slot?.child) return false;
+    const slot = this.pickAlive(app);
+    if (!slot) return false;
+    this.restart(slot, restartAfterMs, () => {
+      if (extraEnv) slot.extraEnv = extraEnv;
+    });
+    return true;
+  }
+
+  /**
+   * SIGKILLs one running process of `app` and starts a fresh one after `restartAfterMs` with `nextLifeEnv` added for
+   * that life only, held from other faults until released. Resolves once the new process is spawned (undefined if
+   * no process was free, or the fleet is stopping).
+   */
+  async restartHeld(app: AppName, restartAfterMs: number, nextLifeEnv: Record<string, string>): Promise<HeldProcess | undefined> {
+    const slot = this.pickAlive(app);
+    if (!slot) return undefined;
+    slot.held = true;
+    await new Promise<void>((resolve) => this.restart(slot, restartAfterMs, () => (slot.nextLifeEnv = nextLifeEnv), resolve));
+    const child = slot.child;
+    if (this.stopping || !child?.pid) {
+      slot.held = false;
+      return undefined;
+    }
+    const alive = () => slot.child === child && child.exitCode === null && child.signalCode === null;
+    return {
+      name: `${slot.app}-${slot.index}`,
+      pid: child.pid,
+      state: () => (alive() ? processState(child.pid!) : undefined),
+      resume: () => {
+        if (alive()) child.kill("SIGCONT");
+      },
+      kill: () => {
+        // SIGKILL ends a stopped process too; ensureRunning() then restarts the slot without the next-life env.
+        if (alive()) child.kill("SIGKILL");
+      },
+      release: () => {
+        slot.held = false;
+      },
+    };
+  }
+
+  private pickAlive(app: AppName): Slot | undefined {
+    const alive = this.slots.filter((s) => s.app === app && s.child && !s.restarting && !s.held);
+    return alive[Math.floor(Math.random() * alive.length)];
+  }
+
+  private restart(slot: Slot, afterMs: number, beforeSpawn: () => void, spawned?: () => void): void {
     slot.restarting = true;
-    slot.child.kill("SIGKILL");
+    slot.child!.kill("SIGKILL");
     setTimeout(() => {
       slot.restarting = false;
-      if (extraEnv) slot.extraEnv = extraEnv;
+      beforeSpawn();
       if (!this.stopping) this.spawn(slot);
-    }, restartAfterMs);
-    return true;
+      spawned?.();
+    }, afterMs);
   }
 
   /** One extra process for a single pass (`scheduler --once`): a duplicated cron run. */
@@ -94,7 +156,8 @@ export class ProcessFleet {
   }
 
   private spawn(slot: Slot): void {
-    slot.child = this.launch(`${slot.app}-${slot.index}`, slot.app, [], slot.extraEnv);
+    slot.child = this.launch(`${slot.app}-${slot.index}`, slot.app, [], { ...slot.extraEnv, ...slot.nextLifeEnv });
+    slot.nextLifeEnv = undefined;
   }
 
   private launch(name: string, app: AppName, args: string[], extraEnv: Record<string, string>): ChildProcess {

@@ -1,12 +1,25 @@
 import { Client } from "pg";
 
 /**
- * The plan the chaos fleet runs, in minutes: an email 60 s before the start, an SMS 36 s before, a call 18 s
- * before, so that every appointment escalates through all three steps within a run of a few minutes.
+ * The plan the chaos fleet runs: an email 60 s before the start, an SMS 36 s before, a call 18 s before, so that
+ * every appointment escalates through all three steps within a run of a few minutes. The checks need each step's
+ * lead to know when a message was owed, so the plan string the apps parse (minutes) is derived from this table.
  */
-export const CHAOS_PLAN = "email:1,sms:0.6,voice:0.3";
-export const FIRST_LEAD_SECONDS = 60;
-export const STEPS = 3;
+export const CHAOS_STEPS = [
+  { step: 1, channel: "email", leadSeconds: 60 },
+  { step: 2, channel: "sms", leadSeconds: 36 },
+  { step: 3, channel: "voice", leadSeconds: 18 },
+] as const;
+export const CHAOS_PLAN = CHAOS_STEPS.map((s) => `${s.channel}:${s.leadSeconds / 60}`).join(",");
+export const FIRST_LEAD_SECONDS = CHAOS_STEPS[0].leadSeconds;
+export const STEPS = CHAOS_STEPS.length;
+
+/** What the suite itself did to the appointments mid-run: the only reasons a reminder may end `cancelled`. */
+export interface BusinessChanges {
+  cancelled: number[];
+  /** Each reschedule, with the start it moved the appointment away from. */
+  rescheduled: Array<{ id: number; from: Date }>;
+}
 
 /**
  * One contact per appointment, each with its own phone and email: any second message a provider accepted for the
@@ -34,24 +47,33 @@ export async function seedWorkload(databaseUrl: string, appointments: number, st
   }
 }
 
-/** Business changes during the run: cancellations (cancel must win) and reschedules (new keys, old ones cancelled). */
-export async function changeSomeAppointments(databaseUrl: string, count: number): Promise<{ cancelled: number; rescheduled: number }> {
+/**
+ * Business changes during the run: cancellations (cancel must win) and reschedules (new keys, old ones cancelled).
+ * Both in one transaction, so that a failure (a fault may cut the connection) changes nothing the suite does not
+ * know about; the ids it returns are what the checks accept as a reason for a `cancelled` reminder.
+ */
+export async function changeSomeAppointments(databaseUrl: string, count: number): Promise<BusinessChanges> {
   const client = new Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    const cancelled = await client.query(
+    await client.query("BEGIN");
+    const cancelled = await client.query<{ id: number }>(
       `UPDATE appointments SET status = 'cancelled', updated_at = now()
        WHERE id IN (SELECT id FROM appointments WHERE status = 'scheduled' AND starts_at > now() + interval '20 seconds'
-                    ORDER BY random() LIMIT $1)`,
+                    ORDER BY random() LIMIT $1)
+       RETURNING id`,
       [Math.ceil(count / 2)],
     );
-    const rescheduled = await client.query(
-      `UPDATE appointments SET starts_at = starts_at + interval '10 seconds', updated_at = now()
-       WHERE id IN (SELECT id FROM appointments WHERE status = 'scheduled' AND starts_at > now() + interval '20 seconds'
-                    ORDER BY random() LIMIT $1)`,
+    const rescheduled = await client.query<{ id: number; from: Date }>(
+      `UPDATE appointments a SET starts_at = old.starts_at + interval '10 seconds', updated_at = now()
+       FROM (SELECT id, starts_at FROM appointments WHERE status = 'scheduled' AND starts_at > now() + interval '20 seconds'
+             ORDER BY random() LIMIT $1) old
+       WHERE a.id = old.id
+       RETURNING a.id, old.starts_at AS "from"`,
       [Math.floor(count / 2)],
     );
-    return { cancelled: cancelled.rowCount ?? 0, rescheduled: rescheduled.rowCount ?? 0 };
+    await client.query("COMMIT");
+    return { cancelled: cancelled.rows.map((r) => r.id), rescheduled: rescheduled.rows };
   } finally {
     await client.end();
   }
