@@ -30,7 +30,7 @@ const schema = z
     path: ["NUDGE_FAILPOINT"],
   })
   .refine((env) => env.SEND_LEASE_MS === undefined || env.SEND_LEASE_MS >= minimumLease(env.PROVIDER_TIMEOUT_MS), {
-    message: "SEND_LEASE_MS must leave room for one provider call and its record: at least PROVIDER_TIMEOUT_MS + 5000",
+    message: "SEND_LEASE_MS must leave room for one provider call and its record: at least PROVIDER_TIMEOUT_MS + 6000",
     path: ["SEND_LEASE_MS"],
   })
   .refine((env) => env.CLOCK_SKEW_MS === 0 || env.NODE_ENV === "test", {

@@ -54,9 +54,15 @@ export function leaseFor(providerTimeoutMs: number): number {
   return 2 * providerTimeoutMs + RECORD_BUDGET_MS + 5_000;
 }
 
-/** The shortest lease that still lets one provider call finish and be recorded inside it. */
+/** Room for the claim's own round trip and the gap between the check and the call. */
+const CLAIM_SLACK_MS = 1_000;
+
+/**
+ * The shortest lease that still lets one provider call (a lookup or a send) start, finish and be recorded inside
+ * it. Each call is checked against the lease left before it starts; a lease shorter than this would refuse every one.
+ */
 export function minimumLease(providerTimeoutMs: number): number {
-  return providerTimeoutMs + RECORD_BUDGET_MS;
+  return providerTimeoutMs + RECORD_BUDGET_MS + CLAIM_SLACK_MS;
 }
 
 /**
@@ -80,7 +86,7 @@ export class SendGuard {
   constructor(private readonly options: SendGuardOptions) {
     if (options.leaseMs < minimumLease(options.providerTimeoutMs)) {
       throw new RangeError(
-        `The send lease (${options.leaseMs} ms) must be at least the provider timeout plus ${RECORD_BUDGET_MS} ms ` +
+        `The send lease (${options.leaseMs} ms) must be at least the provider timeout plus ${RECORD_BUDGET_MS + CLAIM_SLACK_MS} ms ` +
           `(${minimumLease(options.providerTimeoutMs)} ms): raise SEND_LEASE_MS or lower PROVIDER_TIMEOUT_MS`,
       );
     }
@@ -157,7 +163,7 @@ export class SendGuard {
 
     // 4. Send: the irreversible step. Not on a lease that may run out before the answer: a stalled or starved
     // process resuming here must not send on a claim that someone else may already have judged abandoned.
-    await this.assertLeaseFor(1, leaseLeft, delivery.id, token);
+    await this.assertLeaseLeft(leaseLeft, delivery.id, token);
     let providerMessageId: string;
     try {
       ({ providerMessageId } = await provider.send(outbound));
@@ -190,7 +196,7 @@ export class SendGuard {
     leaseLeft: () => number,
     log: Logger,
   ): Promise<DeliveryOutcome | undefined> {
-    await this.assertLeaseFor(2, leaseLeft, delivery.id, token);
+    await this.assertLeaseLeft(leaseLeft, delivery.id, token);
     // A minute before the first claim, by the database's clock: the provider's clock may differ a little.
     const since = new Date(firstClaimedAt.getTime() - 60_000);
     let result;
@@ -219,13 +225,16 @@ export class SendGuard {
     return this.notify({ deliveryId: delivery.id, state: "sent", reason: "found by lookup after a provider 5xx" }, message);
   }
 
-  /** Gives the claim back, provably unsent, when fewer than `calls` provider calls could still finish inside it. */
-  private async assertLeaseFor(calls: number, leaseLeft: () => number, deliveryId: number, token: number): Promise<void> {
-    const needed = calls * this.options.providerTimeoutMs + RECORD_BUDGET_MS;
+  /** Gives the claim back, provably unsent, when a provider call and its record could no longer finish inside it. */
+  private async assertLeaseLeft(leaseLeft: () => number, deliveryId: number, token: number): Promise<void> {
+    const needed = this.options.providerTimeoutMs + RECORD_BUDGET_MS;
     const left = leaseLeft();
     if (left >= needed) return;
     const reason = `claim released unsent: ${Math.max(0, Math.round(left))} ms of lease left, ${needed} ms needed to call the provider and record`;
-    await this.claims.releaseClaim(deliveryId, token, reason);
+    const released = await this.claims.releaseClaim(deliveryId, token, reason);
+    // Not released: the claim was already taken over (the row is `unknown` with a newer token). Sending nothing is
+    // what matters either way.
+    this.options.logger.warn({ deliveryId, leaseLeftMs: Math.round(left), released }, "claim released unsent: too little lease left to call the provider");
     throw new NotAcceptedError(reason);
   }
 
