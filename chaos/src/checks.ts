@@ -201,6 +201,9 @@ class Judge {
     const judgements = later.map((r) => this.of(r).kind);
     if (judgements.includes("delivered")) return { kind: "excused", why: "superseded: a later step was accepted" };
     if (judgements.includes("excused")) return { kind: "excused", why: "superseded: a later step was itself excused" };
+    // The later step's outcome is unknown and it never reached the provider: whether this recipient is reminded now
+    // rests on resolving that unknown (the reconciler's job), so it is reported with the unknowns, not as lost.
+    if (judgements.includes("unknown-never-reached")) return { kind: "unknown-never-reached" };
     const found = later.map((r) => `${r.key} ${r.state}`).join(", ") || "none";
     return { kind: "lost", why: `${said}, but no later step went out or was excused (later steps: ${found})` };
   }
