@@ -1,4 +1,4 @@
-import { assertMigrated, checkPostgres, createDb } from "@nudge/db";
+import { assertMigrated, assertProductionClock, checkPostgres, createDb } from "@nudge/db";
 import { onShutdown } from "@nudge/lifecycle";
 import { createLogger } from "@nudge/logger";
 import { checkRedis, createRedis, createReminderQueue } from "@nudge/queue";
@@ -18,6 +18,7 @@ export async function runScheduler(options: { once: boolean }): Promise<void> {
   await Promise.all([checkPostgres(env.DATABASE_URL), checkRedis(env.REDIS_URL)]);
   await assertMigrated(env.DATABASE_URL);
   const db = createDb(env.DATABASE_URL, { poolSize: 2 });
+  if (env.NODE_ENV !== "test") await assertProductionClock(db);
   const connection = createRedis(env.REDIS_URL);
   const queue = createReminderQueue(connection, env.QUEUE_PREFIX);
   const deps = {

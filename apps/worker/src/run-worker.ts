@@ -1,4 +1,4 @@
-import { assertMigrated, createDb } from "@nudge/db";
+import { assertMigrated, assertProductionClock, createDb } from "@nudge/db";
 import { onShutdown } from "@nudge/lifecycle";
 import { createLogger } from "@nudge/logger";
 import { createCrmGateway } from "@nudge/providers";
@@ -14,6 +14,7 @@ export async function runWorker(): Promise<void> {
   if (env.CLOCK_SKEW_MS) skewProcessClock(env.CLOCK_SKEW_MS);
   await assertMigrated(env.DATABASE_URL);
   const db = createDb(env.DATABASE_URL, { poolSize: Math.min(env.WORKER_CONCURRENCY + 2, 50) });
+  if (env.NODE_ENV !== "test") await assertProductionClock(db);
   const connection = createRedis(env.REDIS_URL);
   const guard = new SendGuard({
     db,

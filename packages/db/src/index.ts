@@ -17,3 +17,4 @@ export type { LostReminder, ReminderCandidate, ReminderBookmark, ReminderTarget 
 export { migrate, ensureDatabase, assertMigrated, MIGRATIONS_DIR } from "./migrate";
 export type { MigrationResult } from "./migrate";
 export { checkPostgres, PostgresUnavailableError } from "./preflight";
+export { assertProductionClock } from "./production-clock";

@@ -1,7 +1,7 @@
 import { reminderKey } from "@nudge/core";
 import { advanceDatabaseClock, createAppointment, createContact, createTestDatabase, databaseNow, setDatabaseClock, type TestDatabase } from "@nudge/testing";
 import { Client } from "pg";
-import { ClaimLedger, createDb, type Db, DeliveryLedger, type NewDelivery } from "../src";
+import { assertProductionClock, ClaimLedger, createDb, type Db, DeliveryLedger, type NewDelivery } from "../src";
 
 let database: TestDatabase;
 let db: Db;
@@ -258,5 +258,14 @@ describe("settleAbandoned", () => {
     await setDatabaseClock(db, new Date(waitingInput.deadline.getTime() + 31_000));
     await ledger.settleAbandoned(30_000);
     expect(await ledger.byId(waiting.id)).toMatchObject({ state: "skipped", reason: expect.stringMatching(/its job was lost/) });
+  });
+});
+
+describe("assertProductionClock", () => {
+  it("refuses a database whose clock a test has moved, and accepts it once the offset is gone", async () => {
+    await advanceDatabaseClock(db, 60_000);
+    await expect(assertProductionClock(db)).rejects.toThrow(/clock is moved by 60000 ms.*DELETE FROM nudge_test_clock/);
+    await db.$executeRaw`DELETE FROM nudge_test_clock`;
+    await expect(assertProductionClock(db)).resolves.toBeUndefined();
   });
 });
