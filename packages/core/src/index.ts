@@ -15,3 +15,4 @@ export { AmbiguousSendError } from "./ambiguous-send-error";
 export { ClaimHeldError } from "./claim-held-error";
 export { InvalidPayloadError } from "./invalid-payload-error";
 export { ConfigError } from "./config-error";
+export { maskUrlPassword, connectionErrorCause } from "./server-unavailable";

@@ -1,3 +1,4 @@
+import { connectionErrorCause, maskUrlPassword } from "@nudge/core";
 import { Client } from "pg";
 
 /**
@@ -44,33 +45,14 @@ export async function checkPostgres(databaseUrl: string, options: { timeoutMs?: 
 }
 
 function describe(databaseUrl: string, error: Error, timeoutMs: number): PostgresUnavailableError {
-  const where = maskPassword(databaseUrl);
+  const where = maskUrlPassword(databaseUrl);
   const code = (error as { code?: string }).code;
   // A five-character SQLSTATE means the server answered (bad password, no such role, too many connections).
   if (code && /^[0-9A-Z]{5}$/.test(code)) {
-    return new PostgresUnavailableError(`PostgreSQL at ${where} refused the connection (${oneLine(error.message)}): check DATABASE_URL`);
+    return new PostgresUnavailableError(`PostgreSQL at ${where} refused the connection (${connectionErrorCause(error)}): check DATABASE_URL`);
   }
-  const reason = /timeout|terminated/i.test(error.message) ? `no answer within ${timeoutMs / 1000} s` : cause(error);
+  const reason = /timeout|terminated/i.test(error.message) ? `no answer within ${timeoutMs / 1000} s` : connectionErrorCause(error);
   return new PostgresUnavailableError(
     `PostgreSQL is not answering at ${where} (${reason}): start it (docker compose up -d postgres) or set DATABASE_URL`,
   );
-}
-
-/** `connect ECONNREFUSED` rather than the address again: the URL already names it. */
-function cause(error: Error): string {
-  const { syscall, code } = error as { syscall?: string; code?: string };
-  if (syscall && code) return `${syscall} ${code}`;
-  return oneLine(error.message) || error.name;
-}
-
-const oneLine = (text: string) => text.replace(/\s+/g, " ").trim();
-
-function maskPassword(databaseUrl: string): string {
-  try {
-    const url = new URL(databaseUrl);
-    if (url.password) url.password = "***";
-    return url.toString();
-  } catch {
-    return "(an unparsable URL)";
-  }
 }

@@ -1,3 +1,4 @@
+import { connectionErrorCause, maskUrlPassword } from "@nudge/core";
 import IORedis from "ioredis";
 
 /**
@@ -51,32 +52,12 @@ export async function checkRedis(redisUrl: string, options: { timeoutMs?: number
 }
 
 function describe(redisUrl: string, error: Error): RedisUnavailableError {
-  const where = maskPassword(redisUrl);
+  const where = maskUrlPassword(redisUrl);
   // A ReplyError means the server answered: a wrong password (NOAUTH, WRONGPASS), or still loading its data.
   if (error.name === "ReplyError") {
-    return new RedisUnavailableError(`Redis at ${where} answered PING with an error (${oneLine(error.message)}): check REDIS_URL`);
+    return new RedisUnavailableError(`Redis at ${where} answered PING with an error (${connectionErrorCause(error)}): check REDIS_URL`);
   }
   return new RedisUnavailableError(
-    `Redis is not answering at ${where} (${cause(error)}): start it (docker compose up -d redis) or set REDIS_URL`,
+    `Redis is not answering at ${where} (${connectionErrorCause(error)}): start it (docker compose up -d redis) or set REDIS_URL`,
   );
-}
-
-/** `connect ECONNREFUSED` rather than the address again: the URL already names it. */
-function cause(error: Error): string {
-  const { syscall, code } = error as { syscall?: string; code?: string };
-  if (syscall && code) return `${syscall} ${code}`;
-  if (/connection is closed/i.test(error.message)) return "connection closed";
-  return oneLine(error.message) || error.name;
-}
-
-const oneLine = (text: string) => text.replace(/\s+/g, " ").trim();
-
-function maskPassword(redisUrl: string): string {
-  try {
-    const url = new URL(redisUrl);
-    if (url.password) url.password = "***";
-    return url.toString();
-  } catch {
-    return "(an unparsable URL)";
-  }
 }
