@@ -1,4 +1,4 @@
-import { reminderKey } from "@nudge/core";
+import { canTransition, type DeliveryState, reminderKey } from "@nudge/core";
 import { advanceDatabaseClock, createAppointment, createContact, createTestDatabase, databaseNow, setDatabaseClock, type TestDatabase } from "@nudge/testing";
 import { Client } from "pg";
 import { assertProductionClock, ClaimLedger, createDb, type Db, DeliveryLedger, type NewDelivery } from "../src";
@@ -267,5 +267,70 @@ describe("assertProductionClock", () => {
     await expect(assertProductionClock(db)).rejects.toThrow(/clock is moved by 60000 ms.*DELETE FROM nudge_test_clock/);
     await db.$executeRaw`DELETE FROM nudge_test_clock`;
     await expect(assertProductionClock(db)).resolves.toBeUndefined();
+  });
+});
+
+// packages/core's delivery-state machine is the one the ledger enforces: every state change the claim and the record
+// statements make is an allowed transition, and the statements refuse the ones the machine forbids.
+describe("the delivery state machine", () => {
+  const observed: [DeliveryState, DeliveryState][] = [];
+  async function step(id: number, change: () => Promise<unknown>): Promise<void> {
+    const before = (await ledger.byId(id))!.state;
+    await change();
+    const after = (await ledger.byId(id))!.state;
+    if (after !== before) observed.push([before, after]);
+  }
+
+  it("every transition the ledger makes is one canTransition allows", async () => {
+    const sent = await ledger.create(await newReminder());
+    await step(sent.id, () => claimed(sent.id));
+    await step(sent.id, async () => claims.recordSent(sent.id, (await ledger.byId(sent.id))!.fencingToken, "SM1"));
+
+    const retried = await ledger.create(await newReminder());
+    await step(retried.id, () => claimed(retried.id));
+    await step(retried.id, async () => claims.recordNotAccepted(retried.id, (await ledger.byId(retried.id))!.fencingToken, "503", true));
+    await step(retried.id, () => claimed(retried.id));
+    await step(retried.id, async () => claims.recordFailed(retried.id, (await ledger.byId(retried.id))!.fencingToken, "21610"));
+
+    const ambiguous = await ledger.create(await newReminder());
+    await step(ambiguous.id, () => claimed(ambiguous.id));
+    await step(ambiguous.id, async () => claims.recordUnknown(ambiguous.id, (await ledger.byId(ambiguous.id))!.fencingToken, "reset"));
+
+    const skipped = await ledger.create(await newReminder());
+    await step(skipped.id, () => claims.claimDelivery(skipped.id, LEASE_MS, "superseded by step 3"));
+
+    const cancelledInput = await newReminder();
+    const cancelled = await ledger.create(cancelledInput);
+    await step(cancelled.id, () => ledger.cancelAppointment(cancelledInput.appointmentId, "cancelled"));
+
+    const orphanInput = await newReminder();
+    const orphan = await ledger.create(orphanInput);
+    await step(orphan.id, () => claimed(orphan.id));
+    await advanceDatabaseClock(db, LEASE_MS + 1_000);
+    await step(orphan.id, () => claims.claimDelivery(orphan.id, LEASE_MS));
+
+    const maybeSentInput = await newReminder();
+    const maybeSent = await ledger.create(maybeSentInput);
+    await step(maybeSent.id, () => claimed(maybeSent.id));
+    await step(maybeSent.id, async () => claims.recordNotAccepted(maybeSent.id, (await ledger.byId(maybeSent.id))!.fencingToken, "500", true));
+    await setDatabaseClock(db, new Date(maybeSentInput.deadline.getTime() + 1_000));
+    await step(maybeSent.id, () => claims.claimDelivery(maybeSent.id, LEASE_MS));
+
+    const kinds = observed.map(([from, to]) => `${from}->${to}`);
+    expect(new Set(kinds)).toEqual(
+      new Set(["pending->sending", "sending->sent", "sending->pending", "sending->failed", "sending->unknown", "pending->skipped", "pending->cancelled", "pending->unknown"]),
+    );
+    for (const [from, to] of observed) expect([from, to, canTransition(from, to)]).toEqual([from, to, true]);
+  });
+
+  it("refuses what the machine forbids: no record without a claim, no claim of a settled delivery", async () => {
+    const d = await ledger.create(await newReminder());
+    expect(await claims.recordSent(d.id, 0, "SMx")).toBe(false); // pending -> sent
+    const claim = await claimed(d.id);
+    await claims.recordSent(d.id, claim.token, "SM1");
+    for (const state of ["pending", "sending", "skipped"] as const) expect(canTransition("sent", state)).toBe(false);
+    expect(await claims.claimDelivery(d.id, LEASE_MS)).toMatchObject({ kind: "settled", state: "sent" });
+    expect(await claims.recordNotAccepted(d.id, claim.token, "late 503", true)).toBe(false); // sent -> pending
+    expect(await ledger.byId(d.id)).toMatchObject({ state: "sent" });
   });
 });
