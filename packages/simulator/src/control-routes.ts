@@ -33,7 +33,13 @@ function stringField(body: string, field: string): string | undefined {
  *   POST        /__sim/refuse-connections {"ms": 2000}
  *   PUT         /__sim/latency            {"ms": 200}
  *   POST        /__sim/unsubscribed       {"phone": "+15551234567"};  DELETE /__sim/unsubscribed/{phone}
- *   POST        /__sim/hubspot/missing    {"id": "123"};  GET /__sim/hubspot/contacts/{id}
+ *   GET/PUT     /__sim/hubspot/settings   (PUT body: some HubSpotSettings fields, e.g. {"rejectUnknownProperties": false,
+ *                                          "requestsPerTenSeconds": 190, "missingScopes": ["crm.objects.contacts.write"]})
+ *   GET         /__sim/hubspot/usage      (requests answered; every 429 of the rate limits: when, which policy)
+ *   GET/POST    /__sim/hubspot/contacts   (POST body: {"properties": {...}, "id"?: "123"} seeds a contact)
+ *   GET/DELETE  /__sim/hubspot/contacts/{id}
+ *   POST        /__sim/hubspot/merge      {"primaryId": "1", "mergedId": "2"}
+ *   POST        /__sim/hubspot/missing    {"id": "123"}  (deletes it, as DELETE /__sim/hubspot/contacts/{id})
  *   POST        /__sim/reset;  GET /__sim/health
  */
 export function handleControl(sim: Simulator, request: SimRequest): ControlReply {
@@ -75,6 +81,28 @@ export function handleControl(sim: Simulator, request: SimRequest): ControlReply
         sim.unsubscribe(phone);
         return jsonReply(201, { unsubscribed: phone });
       }
+      case "GET hubspot/settings":
+        return jsonReply(200, sim.configureHubSpot());
+      case "PUT hubspot/settings":
+        return jsonReply(200, sim.configureHubSpot(parseJson(body) as Record<string, unknown>));
+      case "GET hubspot/usage":
+        return jsonReply(200, sim.hubSpotUsage());
+      case "GET hubspot/contacts":
+        return jsonReply(200, { results: sim.crmContacts() });
+      case "POST hubspot/contacts": {
+        const parsed = parseJson(body) as { properties?: unknown; id?: unknown } | undefined;
+        const properties = parsed?.properties;
+        if (typeof properties !== "object" || properties === null || Array.isArray(properties)) return badRequest('body must be {"properties": {...}, "id"?: "<contact id>"}');
+        const id = typeof parsed?.id === "string" || typeof parsed?.id === "number" ? String(parsed.id) : undefined;
+        const values = Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, v === null ? "" : String(v)]));
+        return jsonReply(201, sim.seedCrmContact(values, id));
+      }
+      case "POST hubspot/merge": {
+        const primaryId = stringField(body, "primaryId");
+        const mergedId = stringField(body, "mergedId");
+        if (primaryId === undefined || mergedId === undefined) return badRequest('body must be {"primaryId": "<id>", "mergedId": "<id>"}');
+        return jsonReply(200, sim.mergeCrmContacts(primaryId, mergedId));
+      }
       case "POST hubspot/missing": {
         const id = stringField(body, "id");
         if (id === undefined) return badRequest('body must be {"id": "<contact id>"}');
@@ -92,6 +120,9 @@ export function handleControl(sim: Simulator, request: SimRequest): ControlReply
     if (method === "GET" && path.startsWith("hubspot/contacts/")) {
       const contact = sim.crmContact(decodeURIComponent(path.slice("hubspot/contacts/".length)));
       return contact ? jsonReply(200, contact) : jsonReply(404, { error: "no such contact" });
+    }
+    if (method === "DELETE" && path.startsWith("hubspot/contacts/")) {
+      return sim.deleteCrmContact(decodeURIComponent(path.slice("hubspot/contacts/".length))) ? noContent : jsonReply(404, { error: "no such contact" });
     }
     return jsonReply(404, { error: `no simulator control route ${method} ${pathname}` });
   } catch (err) {

@@ -1,103 +1,147 @@
-import { randomUUID } from "node:crypto";
-import { jsonReply, bearerToken, parseJson, type ProviderRoute, type Reply } from "./http-io";
+import { bearerToken, parseJson, jsonReply, type ProviderRoute, type Reply, type SimRequest } from "./http-io";
+import { ContactRoutes } from "./hubspot-contact-routes";
+import { ContactStore, type CrmContact } from "./hubspot-contacts";
+import { PropertyStore, SYSTEM_PROPERTIES } from "./hubspot-properties";
+import { PropertyRoutes } from "./hubspot-property-routes";
+import { HubSpotRateLimits, type HubSpotUsage } from "./hubspot-rate-limits";
+import { hubSpotError, missingScopeReply, rateLimitReply, unauthorizedReply } from "./hubspot-replies";
+import { DEFAULT_HUBSPOT_SETTINGS, validateHubSpotSettings, type HubSpotScope, type HubSpotSettings } from "./hubspot-settings";
 import type { RequestRecord } from "./request-record";
 
-const PATH = /^\/crm\/v3\/objects\/contacts\/([^/]+)$/;
+export type { CrmContact } from "./hubspot-contacts";
 
-export interface CrmContact {
-  id: string;
-  properties: Record<string, string>;
-  createdAt: string;
-  updatedAt: string;
+interface Endpoint {
+  method: string;
+  path: RegExp;
+  scope: HubSpotScope;
+  handle: (request: SimRequest, params: string[], body: unknown) => Reply;
 }
 
-/** HubSpot's error JSON. Every HubSpot answer carries Content-Type: application/json: the SDK cannot parse without it. */
-export function hubSpotError(status: number, category: string, message: string, extra: Record<string, unknown> = {}): Reply {
-  return jsonReply(status, { status: "error", message, correlationId: randomUUID(), category, ...extra });
-}
-
-export function hubSpotFaultReply(status: 500 | 429, retryAfterSeconds: number): Reply {
-  if (status === 429) {
-    const reply = hubSpotError(429, "RATE_LIMITS", "You have reached your secondly limit.", { errorType: "RATE_LIMIT", policyName: "SECONDLY" });
-    return { ...reply, headers: { ...reply.headers, "Retry-After": String(retryAfterSeconds) } };
-  }
-  return hubSpotError(500, "INTERNAL_ERROR", "internal error");
-}
+const OBJECT = "(?:contacts|0-1)";
 
 /**
- * HubSpot CRM v3 contacts: PATCH merges properties (absolute values), GET reads them back. Unknown ids are created on
- * PATCH (a simulator convenience) unless marked missing, which answers 404 like HubSpot does for a deleted contact.
+ * A HubSpot portal as a private app sees it. Every request passes, in HubSpot's order: the token (401), the rate
+ * limits (429 with the policy and Retry-After), the route, the app's scopes (403). Then the properties API and the
+ * contacts API answer from the portal's state, which starts with HubSpot's built-in contact properties and no
+ * contacts. Everything the portal accepted (contact writes, created groups and properties) goes into the record.
  */
 export class HubSpotRoutes {
-  private readonly contacts = new Map<string, CrmContact>();
-  private readonly missing = new Set<string>();
+  private readonly properties = new PropertyStore();
+  private readonly contacts: ContactStore;
+  private readonly limits: HubSpotRateLimits;
+  private readonly endpoints: Endpoint[];
+  private readonly initial: HubSpotSettings;
+  private current: HubSpotSettings;
 
-  constructor(private readonly deps: { records: RequestRecord }) {}
+  constructor(private readonly deps: { records: RequestRecord; settings?: Partial<HubSpotSettings> }) {
+    this.initial = { ...DEFAULT_HUBSPOT_SETTINGS, ...validateHubSpotSettings(deps.settings ?? {}) };
+    this.current = { ...this.initial };
+    this.contacts = new ContactStore({ uniqueNames: () => this.properties.uniqueNames(), searchLagMs: () => this.current.searchLagMs });
+    this.limits = new HubSpotRateLimits(() => ({ perTenSeconds: this.current.requestsPerTenSeconds, perDay: this.current.requestsPerDay }));
+    const contactRoutes = new ContactRoutes({
+      contacts: this.contacts,
+      properties: this.properties,
+      records: deps.records,
+      rejectUnknownProperties: () => this.current.rejectUnknownProperties,
+    });
+    const propertyRoutes = new PropertyRoutes({ properties: this.properties, records: deps.records });
+    const read = "crm.objects.contacts.read";
+    const write = "crm.objects.contacts.write";
+    const schemaRead = "crm.schemas.contacts.read";
+    const schemaWrite = "crm.schemas.contacts.write";
+    const at = (path: string) => new RegExp(`^/crm/v3/${path}$`);
+    this.endpoints = [
+      { method: "GET", path: at(`properties/${OBJECT}/groups`), scope: schemaRead, handle: () => propertyRoutes.listGroups() },
+      { method: "POST", path: at(`properties/${OBJECT}/groups`), scope: schemaWrite, handle: (_r, _p, body) => propertyRoutes.createGroup(body) },
+      { method: "GET", path: at(`properties/${OBJECT}/groups/([^/]+)`), scope: schemaRead, handle: (_r, [name]) => propertyRoutes.readGroup(name!) },
+      { method: "GET", path: at(`properties/${OBJECT}`), scope: schemaRead, handle: () => propertyRoutes.list() },
+      { method: "POST", path: at(`properties/${OBJECT}`), scope: schemaWrite, handle: (_r, _p, body) => propertyRoutes.create(body) },
+      { method: "GET", path: at(`properties/${OBJECT}/([^/]+)`), scope: schemaRead, handle: (_r, [name]) => propertyRoutes.read(name!) },
+      { method: "POST", path: at(`objects/${OBJECT}`), scope: write, handle: (_r, _p, body) => contactRoutes.create(body) },
+      { method: "POST", path: at(`objects/${OBJECT}/batch/read`), scope: read, handle: (_r, _p, body) => contactRoutes.batchRead(body) },
+      { method: "POST", path: at(`objects/${OBJECT}/batch/create`), scope: write, handle: (_r, _p, body) => contactRoutes.batchCreate(body) },
+      { method: "POST", path: at(`objects/${OBJECT}/batch/update`), scope: write, handle: (_r, _p, body) => contactRoutes.batchUpdate(body) },
+      { method: "POST", path: at(`objects/${OBJECT}/batch/upsert`), scope: write, handle: (_r, _p, body) => contactRoutes.batchUpsert(body) },
+      { method: "POST", path: at(`objects/${OBJECT}/search`), scope: read, handle: (_r, _p, body) => contactRoutes.search(body) },
+      { method: "GET", path: at(`objects/${OBJECT}/([^/]+)`), scope: read, handle: (r, [id]) => contactRoutes.read(id!, r.query) },
+      { method: "PATCH", path: at(`objects/${OBJECT}/([^/]+)`), scope: write, handle: (r, [id], body) => contactRoutes.update(id!, r.query, body) },
+    ];
+  }
 
   route(method: string, pathname: string): ProviderRoute | undefined {
     if (!pathname.startsWith("/crm/")) return undefined;
-    const match = PATH.exec(pathname);
-    return {
-      provider: "hubspot",
-      handle: (request) => {
-        if (!bearerToken(request.headers)) {
-          return hubSpotError(401, "INVALID_AUTHENTICATION", "Authentication credentials not found.");
-        }
-        if (!match) return hubSpotError(404, "OBJECT_NOT_FOUND", `No route for ${method} ${pathname} in the simulator.`);
-        const id = decodeURIComponent(match[1]!);
-        if (method === "GET") return this.read(id);
-        if (method === "PATCH") return this.update(id, request.body);
-        return hubSpotError(405, "VALIDATION_ERROR", `Method ${method} not allowed.`);
-      },
-    };
+    return { provider: "hubspot", handle: (request) => this.handle(method, pathname, request) };
+  }
+
+  /** Changes settings from now on (validated; unknown or malformed fields throw) and returns them all. */
+  configure(patch: unknown = {}): HubSpotSettings {
+    this.current = { ...this.current, ...validateHubSpotSettings(patch) };
+    return this.settings();
+  }
+
+  settings(): HubSpotSettings {
+    return { ...this.current, missingScopes: [...this.current.missingScopes] };
+  }
+
+  usage(): HubSpotUsage {
+    return this.limits.usageReport();
   }
 
   contact(id: string): CrmContact | undefined {
-    const contact = this.contacts.get(id);
-    return contact && { ...contact, properties: { ...contact.properties } };
+    return this.contacts.get(id);
   }
 
-  markMissing(id: string): void {
-    this.missing.add(id);
-    this.contacts.delete(id);
+  listContacts(): CrmContact[] {
+    return this.contacts.list();
+  }
+
+  /**
+   * Puts a contact in the portal as if someone had entered it: no request, no record, no property checks (a test
+   * may seed values of properties that do not exist yet); unique values are still enforced. `id` defaults to the next free one.
+   */
+  seedContact(properties: Record<string, string>, id?: string): CrmContact {
+    const values = Object.fromEntries(Object.entries(properties).filter(([name]) => !SYSTEM_PROPERTIES.has(name)));
+    return this.contacts.create(values, id);
+  }
+
+  /** Deletes a contact: its id answers 404 from now on and its email and unique values are free again. */
+  deleteContact(id: string): boolean {
+    return this.contacts.delete(id);
+  }
+
+  mergeContacts(primaryId: string, mergedId: string): CrmContact {
+    return this.contacts.merge(primaryId, mergedId);
   }
 
   reset(): void {
-    this.contacts.clear();
-    this.missing.clear();
+    this.contacts.reset();
+    this.properties.reset();
+    this.limits.reset();
+    this.current = { ...this.initial };
   }
 
-  private read(id: string): Reply {
-    const contact = this.contacts.get(id);
-    if (!contact || this.missing.has(id)) return notFound(id);
-    return jsonReply(200, { ...contact, archived: false });
+  private handle(method: string, pathname: string, request: SimRequest): Reply {
+    const token = bearerToken(request.headers);
+    if (token !== this.current.accessToken) return unauthorizedReply();
+    const verdict = this.limits.check(token);
+    if (!verdict.allowed) return rateLimitReply(verdict.policyName, verdict.retryAfterSeconds, verdict.headers);
+    const reply = this.dispatch(method, pathname, request);
+    return { ...reply, headers: { ...reply.headers, ...verdict.headers } };
   }
 
-  private update(id: string, body: string): Reply {
-    if (this.missing.has(id)) return notFound(id);
-    const parsed = parseJson(body) as { properties?: unknown } | undefined;
-    const properties = parsed?.properties;
-    if (typeof properties !== "object" || properties === null || Array.isArray(properties)) {
-      return hubSpotError(400, "VALIDATION_ERROR", "Invalid input JSON: expected an object with a \"properties\" object.");
+  private dispatch(method: string, pathname: string, request: SimRequest): Reply {
+    let pathMatched = false;
+    for (const endpoint of this.endpoints) {
+      const match = endpoint.path.exec(pathname);
+      if (!match) continue;
+      pathMatched = true;
+      if (endpoint.method !== method) continue;
+      if (this.current.missingScopes.includes(endpoint.scope)) return missingScopeReply(endpoint.scope);
+      const body = method === "GET" ? undefined : parseJson(request.body);
+      if (method !== "GET" && body === undefined) return hubSpotError(400, "VALIDATION_ERROR", "Invalid input JSON: the body is not JSON.");
+      return endpoint.handle(request, match.slice(1).map(decodeURIComponent), body);
     }
-    const values: Record<string, string> = {};
-    for (const [key, value] of Object.entries(properties)) {
-      values[key] = value === null ? "" : String(value);
-    }
-    const now = new Date().toISOString();
-    const existing = this.contacts.get(id);
-    const contact: CrmContact = {
-      id,
-      properties: { ...existing?.properties, ...values, hs_object_id: id, lastmodifieddate: now, createdate: existing?.createdAt ?? now },
-      createdAt: existing?.createdAt ?? now,
-      updatedAt: now,
-    };
-    this.contacts.set(id, contact);
-    this.deps.records.add({ provider: "hubspot", id, to: id, body: JSON.stringify(values), properties: values });
-    return jsonReply(200, { ...contact, archived: false });
+    if (pathMatched) return hubSpotError(405, "VALIDATION_ERROR", `Method ${method} not allowed on ${pathname}.`);
+    return jsonReply(404, { status: "error", message: `the simulator has no HubSpot route for ${method} ${pathname}`, category: "OBJECT_NOT_FOUND" });
   }
-}
-
-function notFound(id: string): Reply {
-  return hubSpotError(404, "OBJECT_NOT_FOUND", `resource not found: contact ${id}`);
 }

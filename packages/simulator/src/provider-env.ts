@@ -3,6 +3,8 @@
  * (the apps validate them) and every provider's base URL set to the simulator.
  */
 export const SIMULATOR_TWILIO_AUTH_TOKEN = "simulator-auth-token";
+/** The private app token the simulated HubSpot portal accepts by default; any other answers 401. */
+export const SIMULATOR_HUBSPOT_TOKEN = "pat-simulator-token";
 
 export function simulatorProviderEnv(simulatorUrl: string): Record<string, string> {
   return {
@@ -13,7 +15,7 @@ export function simulatorProviderEnv(simulatorUrl: string): Record<string, strin
     SENDGRID_API_KEY: "SG.simulator-api-key",
     SENDGRID_FROM_EMAIL: "reminders@example.com",
     SENDGRID_BASE_URL: simulatorUrl,
-    HUBSPOT_ACCESS_TOKEN: "pat-simulator-token",
+    HUBSPOT_ACCESS_TOKEN: SIMULATOR_HUBSPOT_TOKEN,
     HUBSPOT_BASE_URL: simulatorUrl,
   };
 }

@@ -15,6 +15,11 @@ export interface SimRecord {
   /** As it travelled on the wire (a string): the StatusCallback's `deliveryId` query parameter or custom_args.deliveryId. */
   deliveryId?: string;
   properties?: Record<string, string>;
+  /**
+   * HubSpot only: what was written. `contact.create` / `contact.update` (id and to: the contact id; one record per
+   * contact of a batch), `property.create` / `group.create` (id and to: its name).
+   */
+  operation?: "contact.create" | "contact.update" | "property.create" | "group.create";
   /** ISO timestamp of acceptance. */
   at: string;
 }

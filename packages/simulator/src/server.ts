@@ -2,7 +2,8 @@ import http from "node:http";
 import { CONTROL_PREFIX, handleControl } from "./control-routes";
 import { FaultInjector, type Fault } from "./fault-injector";
 import { jsonReply, readBody, type ProviderRoute, type Reply, type SimRequest } from "./http-io";
-import { HubSpotRoutes, hubSpotFaultReply } from "./hubspot-routes";
+import { hubSpotFaultReply } from "./hubspot-replies";
+import { HubSpotRoutes } from "./hubspot-routes";
 import { SIMULATOR_TWILIO_AUTH_TOKEN } from "./provider-env";
 import { RequestRecord, type SimProvider } from "./request-record";
 import { SendGridRoutes, sendGridFaultReply } from "./sendgrid-routes";
@@ -60,7 +61,7 @@ class SimulatorServer implements Simulator {
       authToken: () => this.authToken,
     });
     this.sendGrid = new SendGridRoutes({ records: this.requests });
-    this.hubSpot = new HubSpotRoutes({ records: this.requests });
+    this.hubSpot = new HubSpotRoutes({ records: this.requests, ...(options.hubspot && { settings: options.hubspot }) });
     this.server = http.createServer((req, res) => {
       this.onRequest(req, res).catch((err: unknown) => {
         this.log({ msg: "simulator handler failed", err: (err as Error).message });
@@ -118,13 +119,23 @@ class SimulatorServer implements Simulator {
     this.unsubscribed.delete(phone);
   }
 
+  configureHubSpot: Simulator["configureHubSpot"] = (settings = {}) => this.hubSpot.configure(settings);
+
+  hubSpotUsage: Simulator["hubSpotUsage"] = () => this.hubSpot.usage();
+
+  seedCrmContact: Simulator["seedCrmContact"] = (properties, id) => this.hubSpot.seedContact(properties, id);
+
+  deleteCrmContact: Simulator["deleteCrmContact"] = (id) => this.hubSpot.deleteContact(id);
+
+  mergeCrmContacts: Simulator["mergeCrmContacts"] = (primaryId, mergedId) => this.hubSpot.mergeContacts(primaryId, mergedId);
+
   markContactMissing(id: string): void {
-    this.hubSpot.markMissing(id);
+    this.hubSpot.deleteContact(id);
   }
 
-  crmContact(id: string): ReturnType<Simulator["crmContact"]> {
-    return this.hubSpot.contact(id);
-  }
+  crmContact: Simulator["crmContact"] = (id) => this.hubSpot.contact(id);
+
+  crmContacts: Simulator["crmContacts"] = () => this.hubSpot.listContacts();
 
   setLatency(ms: number): void {
     this.latencyMs = ms;

@@ -1,5 +1,5 @@
 import http from "node:http";
-import { startSimulator, type Simulator } from "../src";
+import { SIMULATOR_HUBSPOT_TOKEN, startSimulator, type Simulator } from "../src";
 
 const ACCOUNT = "AC" + "0".repeat(32);
 const TOKEN = "sim-test-token";
@@ -126,20 +126,23 @@ describe("provider simulator", () => {
     expect(JSON.parse(bad.body).errors[0]).toEqual({ message: expect.any(String), field: "from", help: expect.any(String) });
   });
 
-  test("HubSpot: PATCH merges properties, GET reads them, a missing contact is 404; every answer is application/json", async () => {
-    const first = await call(sim, "PATCH", "/crm/v3/objects/contacts/501", json({ properties: { reminder_status: "sent", step: "1" } }));
+  test("HubSpot: PATCH merges properties into a contact that exists, GET reads them, an unknown one is 404; every answer is application/json", async () => {
+    const token = `Bearer ${SIMULATOR_HUBSPOT_TOKEN}`;
+    sim.configureHubSpot({ rejectUnknownProperties: false });
+    sim.seedCrmContact({ email: "ann@example.com" }, "501");
+    const first = await call(sim, "PATCH", "/crm/v3/objects/contacts/501", json({ properties: { reminder_status: "sent", step: "1" } }, token));
     expect(first.status).toBe(200);
     expect(JSON.parse(first.body)).toMatchObject({ id: "501", archived: false, properties: { reminder_status: "sent" } });
-    await call(sim, "PATCH", "/crm/v3/objects/contacts/501", json({ properties: { step: "2" } }));
+    await call(sim, "PATCH", "/crm/v3/objects/contacts/501", json({ properties: { step: "2" } }, token));
     expect(sim.crmContact("501")?.properties).toMatchObject({ reminder_status: "sent", step: "2" });
-    const read = await call(sim, "GET", "/crm/v3/objects/contacts/501", { headers: { Authorization: "Bearer t" } });
+    const read = await call(sim, "GET", "/crm/v3/objects/contacts/501", { headers: { Authorization: token } });
     expect(JSON.parse(read.body).properties.step).toBe("2");
 
-    sim.markContactMissing("502");
-    const missing = await call(sim, "PATCH", "/crm/v3/objects/contacts/502", json({ properties: { a: "b" } }));
+    const missing = await call(sim, "PATCH", "/crm/v3/objects/contacts/502", json({ properties: { a: "b" } }, token));
     expect(missing.status).toBe(404);
     expect(JSON.parse(missing.body)).toMatchObject({ status: "error", category: "OBJECT_NOT_FOUND" });
     const unauthorized = await call(sim, "GET", "/crm/v3/objects/contacts/501");
+    expect(unauthorized.status).toBe(401);
     for (const res of [first, read, missing, unauthorized]) expect(res.headers["content-type"]).toMatch(/^application\/json/);
     expect(sim.records({ provider: "hubspot" }).map((r) => r.properties)).toEqual([{ reminder_status: "sent", step: "1" }, { step: "2" }]);
   });
