@@ -56,24 +56,38 @@ describe("a worker stopped after its claim", () => {
   });
 });
 
+/**
+ * Quick form (in `npm test`): the outage lasts until every reminder has been refused more than 8 times, the old
+ * attempt budget. Long form: `OUTAGE_SECONDS=600 npm test -- e2e/test/stalled-worker-and-outage.test.ts -t outage`
+ * keeps Twilio answering 500 for ten minutes of real time (backoff capped at 60 s, deadlines 90 minutes away).
+ */
+const OUTAGE_MS = Number(process.env.OUTAGE_SECONDS ?? 0) * 1000;
+
 describe("a provider outage longer than any count of attempts", () => {
   it("ends in one send per due reminder once it is over, none failed", async () => {
     const seeded = await fleet.seedSmsReminders(5);
     fleet.sim.injectFault({ kind: "500", provider: "twilio-sms", times: 1_000_000 });
+    const outageStarted = Date.now();
     await fleet.startWorker({ JOB_BACKOFF_MS: "50" });
     await fleet.pass();
-    // Wait until every reminder has been refused more than 8 times (the old attempt budget), then end the outage.
+    // Wait until every reminder has been refused more than 8 times (the old attempt budget), and for the long form
+    // until the outage has lasted OUTAGE_SECONDS; then end it.
     await eventually(
-      "every reminder retried beyond 8 attempts",
+      "every reminder retried beyond 8 attempts, still pending",
       async () => {
         const rows = await fleet.db.delivery.findMany({ select: { attempts: true, state: true } });
         return rows.length === 5 && rows.every((r) => r.attempts > 8 && r.state === "pending") ? true : undefined;
       },
       60_000,
     );
+    if (OUTAGE_MS > 0) {
+      await new Promise((r) => setTimeout(r, Math.max(0, outageStarted + OUTAGE_MS - Date.now())));
+      const rows = await fleet.db.delivery.findMany({ select: { state: true } });
+      expect(rows.map((r) => r.state)).toEqual(["pending", "pending", "pending", "pending", "pending"]);
+    }
     fleet.sim.clearFaults();
     const deliveries = await fleet.settled(5, 90_000);
     expect(deliveries.map((d) => d.state)).toEqual(["sent", "sent", "sent", "sent", "sent"]);
     for (const { phone } of seeded) expect(fleet.sim.records({ provider: "twilio-sms", to: phone })).toHaveLength(1);
-  }, 180_000);
+  }, 180_000 + OUTAGE_MS);
 });
