@@ -193,6 +193,9 @@ export class PropertyStore {
 }
 
 function formatProblem(property: CrmProperty, value: string): { error: string; message: string } | undefined {
+  if (property.name === "email" && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value)) {
+    return { error: "INVALID_EMAIL", message: `Email address ${value} is invalid` };
+  }
   switch (property.type) {
     case "number":
       return /^-?\d+(\.\d+)?$/.test(value) ? undefined : { error: "INVALID_INTEGER", message: `${JSON.stringify(value)} is not a valid number.` };

@@ -97,12 +97,15 @@ describe("the simulated HubSpot portal", () => {
     expect(bad.body.error).toMatch(/rejectUnknownProperties must be true or false/);
   });
 
-  test("values are checked against their property's type: options, numbers, dates; read-only ones refused", async () => {
+  test("values are checked against their property's type: options, numbers, dates, emails; read-only ones refused", async () => {
     await provision();
     const { id } = sim.seedCrmContact({ email: "ann@example.com" });
     const refused = await hs(sim, "PATCH", `/crm/v3/objects/contacts/${id}`, { properties: { nudge_last_reminder_channel: "fax", nudge_contact_id: "x", hs_object_id: "9" } });
     expect(refused.status).toBe(400);
     expect(refused.body.errors.map((e: { code: string }) => e.code)).toEqual(["INVALID_OPTION", "INVALID_INTEGER", "READ_ONLY_VALUE"]);
+    const badEmail = await hs(sim, "POST", "/crm/v3/objects/contacts/batch/upsert", { inputs: [{ idProperty: "email", id: "not-an-email", properties: {} }] });
+    expect(badEmail.status).toBe(400);
+    expect(badEmail.body.errors).toEqual([expect.objectContaining({ code: "INVALID_EMAIL", message: "Email address not-an-email is invalid" })]);
     expect((await hs(sim, "PATCH", `/crm/v3/objects/contacts/${id}`, { properties: { nudge_last_reminder_channel: "voice", nudge_contact_id: 7 } })).status).toBe(200);
     expect(sim.crmContact(id)!.properties).toMatchObject({ nudge_last_reminder_channel: "voice", nudge_contact_id: "7" });
   });
