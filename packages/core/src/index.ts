@@ -1,5 +1,6 @@
 export { CHANNELS } from "./channel";
 export type { Channel, OutboundMessage, SendReceipt, LookupResult, MessageProvider, CrmGateway } from "./channel";
+export type { RequestLimiter } from "./request-limiter";
 export { MESSAGE_KINDS } from "./message-kind";
 export type { MessageKind } from "./message-kind";
 export { compactInstant, reminderKey, assertValidKey } from "./idempotency-key";

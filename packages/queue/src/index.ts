@@ -9,3 +9,5 @@ export type { WorkerOptions } from "./job-queue";
 export { createReminderQueue, enqueueReminders } from "./reminder-queue";
 export { deleteQueueKeys } from "./delete-queue-keys";
 export { checkRedis, RedisUnavailableError } from "./preflight";
+export { RedisRequestLimiter, fixedWindowsFor } from "./redis-request-limiter";
+export type { RedisRequestLimiterOptions } from "./redis-request-limiter";
