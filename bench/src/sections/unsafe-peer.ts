@@ -46,11 +46,12 @@ export async function unsafePeer(config: BenchConfig, report: Report): Promise<U
           const target = await loadReminderTarget(env.db, appointmentId);
           if (!target?.contact.phone || !target.contact.hubspotId) throw new Error(`appointment ${appointmentId} has no phone or HubSpot id`);
           const text = reminderText({ name: target.contact.name, startsAt: target.startsAt, timezone: target.contact.timezone, channel: "sms" });
-          await crm.updateContact(target.contact.hubspotId, {
-            nudge_next_appointment_at: target.startsAt.toISOString(),
-            nudge_last_reminder_step: "2",
-            nudge_last_reminder_channel: "sms",
-          });
+          // The same CRM write as Nudge's: by the stored HubSpot id (falling back to email or phone when it is gone).
+          const { id, name, email, phone, hubspotId } = target.contact;
+          await crm.upsertContact(
+            { contactId: id, crmId: hubspotId, name, email, phone },
+            { nudge_next_appointment_at: target.startsAt.toISOString(), nudge_last_reminder_step: "2", nudge_last_reminder_channel: "sms" },
+          );
           await sms.send({ deliveryId: appointmentId, channel: "sms", to: target.contact.phone, body: text.body });
         },
         { connection: env.redis, prefix: env.prefix, concurrency: config.concurrency },

@@ -1,4 +1,4 @@
-import type { Channel, CrmGateway, MessageProvider } from "@nudge/core";
+import type { Channel, MessageProvider } from "@nudge/core";
 import { HubSpotCrm } from "./hubspot-crm.gateway";
 import type { HubSpotConfig, ProvidersConfig } from "./provider-config";
 import { SendGridEmailProvider } from "./sendgrid-email.provider";
@@ -19,7 +19,11 @@ export function createMessageProviders(config: Pick<ProvidersConfig, "twilio" | 
   };
 }
 
-/** The CRM side: idempotent updates that each message kind's processor does before handing its message to the guard. */
-export function createCrmGateway(config: HubSpotConfig): CrmGateway {
+/**
+ * The CRM side: idempotent writes that each message kind's processor does before handing its message to the guard.
+ * Give every worker process the same `limiter` (a RedisRequestLimiter) so that together they stay under HubSpot's
+ * rate limit. One gateway per process: it batches the writes of all its concurrent jobs.
+ */
+export function createCrmGateway(config: HubSpotConfig): HubSpotCrm {
   return new HubSpotCrm(config);
 }

@@ -1,7 +1,11 @@
 export { TwilioSmsProvider } from "./twilio-sms.provider";
 export { TwilioVoiceProvider } from "./twilio-voice.provider";
 export { SendGridEmailProvider } from "./sendgrid-email.provider";
-export { HubSpotCrm } from "./hubspot-crm.gateway";
+export { HubSpotCrm, DEFAULT_BATCH_WINDOW_MS } from "./hubspot-crm.gateway";
+export { HubSpotRateLimitError } from "./hubspot-rate-limit-error";
+export { NUDGE_PROPERTIES, NUDGE_PROPERTY_GROUP, NUDGE_CONTACT_ID } from "./hubspot-properties";
+export type { HubSpotRatePolicy } from "./hubspot-rate-limit-error";
+export type { SetupReport, SetupItem, SetupOutcome } from "./hubspot-provisioning";
 export { createMessageProviders, createCrmGateway } from "./create-providers";
 export { classifySendError, classifyIdempotentError, inspectError, parseRetryAfter } from "./classify-error";
 export type { MessageProviders } from "./create-providers";

@@ -1,3 +1,5 @@
+import type { RequestLimiter } from "@nudge/core";
+
 /** Plain config objects: this package reads no environment; the app parses its env once and hands these down. */
 export interface TwilioConfig {
   accountSid: string;
@@ -21,10 +23,18 @@ export interface SendGridConfig {
 }
 
 export interface HubSpotConfig {
+  /** The private app's access token (scopes: crm.objects.contacts.read/write, crm.schemas.contacts.read/write). */
   accessToken: string;
   /** Replaces https://api.hubapi.com. */
   baseUrl?: string;
   timeoutMs: number;
+  /**
+   * Awaited before every HubSpot request. HubSpot limits requests per token, whichever process sends them, so the
+   * worker processes share one (@nudge/queue's RedisRequestLimiter). Without one, requests go out unpaced.
+   */
+  limiter?: RequestLimiter;
+  /** How long concurrent jobs' contact writes are collected into one batch request; default 20 ms. */
+  batchWindowMs?: number;
 }
 
 export interface ProvidersConfig {
