@@ -1,5 +1,6 @@
 import { Command } from "commander";
-import { loadMigrateEnv, loadServerUrls } from "./env";
+import { loadHubSpotEnv, loadMigrateEnv, loadServerUrls } from "./env";
+import { setupSummary } from "./hubspot-setup-summary";
 
 /**
  * The `nudge` command. Each subcommand is a thin call into the app or package that owns the work; later
@@ -46,6 +47,20 @@ export function createProgram(): Command {
       const urls = tryLoadServerUrls();
       if (urls) await (await import("./check-servers")).checkServers(urls);
       await (await import("@nudge/worker")).runWorker();
+    });
+
+  const hubspot = program.command("hubspot").description("the HubSpot portal Nudge keeps up to date");
+  hubspot
+    .command("setup")
+    .description("create Nudge's contact property group and properties in HubSpot where missing (a deployment step; safe to run again)")
+    .action(async () => {
+      const env = loadHubSpotEnv();
+      const { createCrmGateway } = await import("@nudge/providers");
+      const crm = createCrmGateway({ accessToken: env.HUBSPOT_ACCESS_TOKEN, baseUrl: env.HUBSPOT_BASE_URL, timeoutMs: env.PROVIDER_TIMEOUT_MS });
+      const summary = setupSummary(await crm.setup());
+      for (const line of summary.lines) console.log(line);
+      // A property of the wrong shape was left alone: the portal is not ready, and a deployment script must see it.
+      if (!summary.ok) process.exitCode = 1;
     });
 
   return program;
