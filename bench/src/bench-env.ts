@@ -1,3 +1,5 @@
+import { createCrmGateway } from "@nudge/providers";
+import { simulatorProvidersConfig } from "./simulator-providers";
 import { randomBytes } from "node:crypto";
 import { createDb, ensureDatabase, migrate, type Db } from "@nudge/db";
 import { createRedis, deleteQueueKeys, type Redis } from "@nudge/queue";
@@ -68,6 +70,8 @@ export async function withBenchEnv<T>(config: BenchConfig, options: { poolSize: 
     });
     const sim = await startSimulator({ port: 0 });
     cleanups.unshift(() => sim.close());
+    // The deployment step (`nudge hubspot setup`): the simulated portal rejects properties it does not have.
+    await createCrmGateway({ ...simulatorProvidersConfig(sim.url).hubspot }).setup();
     return await run({ databaseUrl, redisUrl: config.redisUrl, prefix, db, redis, sql, sim });
   } finally {
     await cleanUp();

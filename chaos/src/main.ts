@@ -2,6 +2,7 @@ import { appendFileSync, mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { ensureDatabase, migrate } from "@nudge/db";
+import { createCrmGateway } from "@nudge/providers";
 import { simulatorProviderEnv, SIMULATOR_TWILIO_AUTH_TOKEN, startSimulator } from "@nudge/simulator";
 import { startRedisServer } from "@nudge/testing";
 import { Client } from "pg";
@@ -44,6 +45,9 @@ async function main(): Promise<void> {
   await ensureDatabase(databaseUrl);
   await migrate(databaseUrl);
   const sim = await startSimulator({ port: 0, twilioAuthToken: SIMULATOR_TWILIO_AUTH_TOKEN });
+  // The deployment step (`nudge hubspot setup`): without Nudge's properties no worker takes a job.
+  const hubspotEnv = simulatorProviderEnv(sim.url);
+  await createCrmGateway({ accessToken: hubspotEnv.HUBSPOT_ACCESS_TOKEN!, baseUrl: sim.url, timeoutMs: 5_000 }).setup();
   const sink = await startCallbackSink();
   const firstStart = new Date(Date.now() + (BOOT_SECONDS + FIRST_LEAD_SECONDS) * 1000);
   await seedWorkload(databaseUrl, appointments, firstStart, options.windowSeconds);

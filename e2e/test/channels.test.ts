@@ -10,7 +10,7 @@ afterAll(() => fleet.close());
 describe("every channel, end to end through the real SDKs", () => {
   it("sends the due step on its channel once, updates the CRM, and skips a step with no address", async () => {
     // One contact per channel, so that each recipient's record holds exactly one message.
-    const ada = await createContact(fleet.db, { hubspotId: "hs-ada" });
+    const ada = await createContact(fleet.db);
     const grace = await createContact(fleet.db);
     const alan = await createContact(fleet.db);
     const noEmail = await createContact(fleet.db, { email: null });
@@ -30,6 +30,8 @@ describe("every channel, end to end through the real SDKs", () => {
       expect(records.map((r) => [r.provider, r.id])).toEqual([[provider, d.providerMessageId]]);
     }
     expect(deliveries.find((d) => d.recipient === "")).toMatchObject({ state: "skipped", reason: expect.stringMatching(/no email address/) });
-    expect(fleet.sim.crmContact("hs-ada")?.properties).toMatchObject({ nudge_last_reminder_channel: expect.any(String) });
+    // The CRM step found or created each contact and stored its HubSpot id.
+    const adaNow = await fleet.db.contact.findUniqueOrThrow({ where: { id: ada.id } });
+    expect(fleet.sim.crmContact(adaNow.hubspotId!)?.properties).toMatchObject({ nudge_contact_id: String(ada.id), nudge_last_reminder_channel: "voice" });
   });
 });

@@ -1,6 +1,7 @@
 import { DEFAULT_REMINDER_PLAN, type DeliveryState } from "@nudge/core";
 import { createDb, type Db } from "@nudge/db";
 import { createLogger } from "@nudge/logger";
+import { createCrmGateway } from "@nudge/providers";
 import { createRedis, createReminderQueue, type Redis } from "@nudge/queue";
 import { runPass } from "@nudge/scheduler";
 import { simulatorProviderEnv, SIMULATOR_TWILIO_AUTH_TOKEN, startSimulator, type Simulator } from "@nudge/simulator";
@@ -45,11 +46,14 @@ export interface Fleet {
   close(): Promise<void>;
 }
 
-export async function startFleet(options: { redisUrl?: string } = {}): Promise<Fleet> {
+export async function startFleet(options: { redisUrl?: string; skipHubSpotSetup?: boolean } = {}): Promise<Fleet> {
   const redisUrl = options.redisUrl ?? TEST_REDIS_URL;
   const database: TestDatabase = await createTestDatabase();
   const db = createDb(database.url);
   const sim = await startSimulator({ port: 0, twilioAuthToken: SIMULATOR_TWILIO_AUTH_TOKEN });
+  // The deployment step every portal needs before a worker takes jobs (`nudge hubspot setup`); skipped only by the
+  // test of what a worker does on a portal that never had it.
+  if (!options.skipHubSpotSetup) await setUpHubSpot(sim.url);
   const prefix = testQueuePrefix();
   const redis: Redis = createRedis(redisUrl);
   const queue = createReminderQueue(redis, prefix);
@@ -116,6 +120,12 @@ export async function startFleet(options: { redisUrl?: string } = {}): Promise<F
       await database.drop();
     },
   };
+}
+
+/** Nudge's properties in the simulated portal, as `nudge hubspot setup` creates them. */
+export async function setUpHubSpot(simulatorUrl: string): Promise<void> {
+  const env = simulatorProviderEnv(simulatorUrl);
+  await createCrmGateway({ accessToken: env.HUBSPOT_ACCESS_TOKEN!, baseUrl: simulatorUrl, timeoutMs: 5_000 }).setup();
 }
 
 /** How many times the simulator accepted a message for each recipient (the ground truth for duplicates). */

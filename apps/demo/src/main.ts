@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
 import path from "node:path";
+import { createCrmGateway } from "@nudge/providers";
 import { createDb, ensureDatabase, migrate } from "@nudge/db";
 import { createRedis, deleteQueueKeys } from "@nudge/queue";
 import { simulatorProviderEnv, SIMULATOR_TWILIO_AUTH_TOKEN, startSimulator } from "@nudge/simulator";
@@ -22,6 +23,9 @@ async function main(): Promise<void> {
   await clearQueues(env.REDIS_URL, env.QUEUE_PREFIX);
 
   const sim = await startSimulator({ port: env.SIMULATOR_PORT, twilioAuthToken: SIMULATOR_TWILIO_AUTH_TOKEN });
+  // What `nudge hubspot setup` does on a real deployment: Nudge's property group and properties in the portal.
+  const hubspotEnv = simulatorProviderEnv(sim.url);
+  await createCrmGateway({ accessToken: hubspotEnv.HUBSPOT_ACCESS_TOKEN!, baseUrl: sim.url, timeoutMs: 5_000 }).setup();
   const logDir = path.join(ROOT, ".nudge");
   mkdirSync(logDir, { recursive: true });
   const appEnv = {

@@ -127,15 +127,14 @@ const LOST_LOOKBACK_MS = 6 * 3600_000;
 
 async function recordLostReminders(deps: PassDeps, ledger: DeliveryLedger, now: Date, abandonedAfterMs: number): Promise<number> {
   const lost = await findLostReminders(deps.db, new Date(now.getTime() - LOST_LOOKBACK_MS), new Date(now.getTime() - abandonedAfterMs));
-  let recorded = 0;
-  for (const r of lost) {
+  const inputs = lost.flatMap((r) => {
     const step = deps.plan.find((s) => s.step === r.step);
-    if (!step) continue;
-    const created = await ledger.recordLost(
+    if (!step) return [];
+    return [
       {
         idempotencyKey: reminderKey({ appointmentId: r.appointmentId, startsAt: r.startsAt, step: r.step }),
-        kind: "reminder",
-        source: { type: "appointment", id: r.appointmentId, at: r.startsAt },
+        kind: "reminder" as const,
+        source: { type: "appointment" as const, id: r.appointmentId, at: r.startsAt },
         contactId: r.contactId,
         step: r.step,
         channel: step.channel,
@@ -143,10 +142,9 @@ async function recordLostReminders(deps: PassDeps, ledger: DeliveryLedger, now: 
         body: "",
         deadline: reminderDeadline(r.startsAt),
       },
-      "its job was lost and the appointment started before it could be enqueued again",
-    );
-    if (created) recorded++;
-  }
+    ];
+  });
+  const recorded = await ledger.recordLost(inputs, "its job was lost and the appointment started before it could be enqueued again");
   if (recorded) deps.logger.warn({ recorded }, "reminders whose job was lost were recorded as skipped");
   return recorded;
 }

@@ -17,6 +17,13 @@ const schema = z
     WORKER_STALLED_INTERVAL_MS: positiveInt(30_000),
     JOB_BACKOFF_MS: positiveInt(2_000),
     SHUTDOWN_GRACE_MS: positiveInt(25_000),
+    /** While the CRM is not ready (Nudge's properties missing, a bad token), how often the worker checks again. */
+    CRM_READY_CHECK_MS: positiveInt(15_000),
+    /**
+     * The HubSpot requests the whole fleet may make per rolling 10 s (shared through Redis). HubSpot allows a private
+     * app 100 to 190 depending on the account's tier: the default is the lowest.
+     */
+    HUBSPOT_REQUESTS_PER_10S: positiveInt(100),
     /**
      * How long a send claim lasts, on the database's clock: a lookup, the send and the record must fit in it.
      * Default: twice PROVIDER_TIMEOUT_MS plus 10 s.

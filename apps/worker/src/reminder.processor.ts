@@ -1,5 +1,5 @@
 import { type CrmGateway, type ReminderPlan, dueStep, reminderDeadline, reminderKey, reminderText } from "@nudge/core";
-import { type Db, loadReminderTarget, recipientFor } from "@nudge/db";
+import { type Db, loadReminderTarget, recipientFor, saveContactCrmId } from "@nudge/db";
 import type { ReminderPayload } from "@nudge/queue";
 import type { DeliveryOutcome, GuardedMessage, SendGuard } from "@nudge/send-guard";
 import { UnrecoverableError } from "bullmq";
@@ -53,20 +53,24 @@ export async function processReminder(payload: ReminderPayload, deps: ReminderDe
     : due && due.step > step.step
       ? `superseded by step ${due.step}`
       : undefined;
-  const hubspotId = target.contact.hubspotId;
+  const { contact } = target;
 
   return deps.guard.deliver(message, {
     skipReason,
     // CRM first (inside the guard, before anything is claimed), and only for a reminder still going out: a stale
-    // job must not write an older step over a newer one.
-    ...(stillOn &&
-      hubspotId && {
-        crm: () =>
-          deps.crm.updateContact(hubspotId, {
+    // job must not write an older step over a newer one. The contact is found or created there; its id is kept.
+    ...(stillOn && {
+      crm: async () => {
+        const crmId = await deps.crm.upsertContact(
+          { contactId: contact.id, crmId: contact.hubspotId, name: contact.name, email: contact.email, phone: contact.phone },
+          {
             nudge_next_appointment_at: startsAt.toISOString(),
             nudge_last_reminder_step: String(step.step),
             nudge_last_reminder_channel: step.channel,
-          }),
-      }),
+          },
+        );
+        if (crmId !== contact.hubspotId) await saveContactCrmId(deps.db, contact.id, crmId);
+      },
+    }),
   });
 }

@@ -2,10 +2,11 @@ import { assertMigrated, assertProductionClock, createDb } from "@nudge/db";
 import { onShutdown } from "@nudge/lifecycle";
 import { createLogger } from "@nudge/logger";
 import { createCrmGateway } from "@nudge/providers";
-import { createRedis } from "@nudge/queue";
+import { createRedis, RedisRequestLimiter } from "@nudge/queue";
 import { leaseFor, SendGuard } from "@nudge/send-guard";
 import { loadWorkerEnv } from "./env";
 import { armFailpoint } from "./failpoints";
+import { CrmReadiness } from "./crm-readiness";
 import { createReminderWorker } from "./reminder-worker";
 
 export async function runWorker(): Promise<void> {
@@ -34,14 +35,16 @@ export async function runWorker(): Promise<void> {
     logger,
     ...(env.NUDGE_FAILPOINT && { failpoint: armFailpoint(env.NUDGE_FAILPOINT) }),
   });
+  // One HubSpot budget for the whole fleet: every worker process counts its requests against the same Redis key.
+  const limiter = new RedisRequestLimiter({
+    redis: connection,
+    requestsPerTenSeconds: env.HUBSPOT_REQUESTS_PER_10S,
+    key: `${env.QUEUE_PREFIX}:hubspot-requests`,
+  });
+  const crm = createCrmGateway({ accessToken: env.HUBSPOT_ACCESS_TOKEN, baseUrl: env.HUBSPOT_BASE_URL, timeoutMs: env.PROVIDER_TIMEOUT_MS, limiter });
+  const readiness = new CrmReadiness(crm, logger, env.CRM_READY_CHECK_MS);
   const worker = createReminderWorker(
-    {
-      db,
-      guard,
-      crm: createCrmGateway({ accessToken: env.HUBSPOT_ACCESS_TOKEN, baseUrl: env.HUBSPOT_BASE_URL, timeoutMs: env.PROVIDER_TIMEOUT_MS }),
-      plan: env.REMINDER_PLAN,
-      logger,
-    },
+    { db, guard, crm, plan: env.REMINDER_PLAN, logger, readiness },
     {
       connection,
       prefix: env.QUEUE_PREFIX,
@@ -49,15 +52,20 @@ export async function runWorker(): Promise<void> {
       lockMs: env.WORKER_LOCK_MS,
       stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
       backoffMs: env.JOB_BACKOFF_MS,
+      // No job is taken before the CRM can take Nudge's writes: a misconfigured portal must not spend reminders.
+      autorun: false,
     },
   );
-  await worker.waitUntilReady();
-  logger.info({ concurrency: env.WORKER_CONCURRENCY, prefix: env.QUEUE_PREFIX }, "worker ready");
   onShutdown(logger, env.SHUTDOWN_GRACE_MS, async () => {
+    readiness.stop();
     await worker.close();
     connection.disconnect();
     await db.$disconnect();
   });
+  await readiness.waitUntilReady();
+  void worker.run().catch((error: unknown) => logger.error({ err: (error as Error).message }, "worker stopped with an error"));
+  await worker.waitUntilReady();
+  logger.info({ concurrency: env.WORKER_CONCURRENCY, prefix: env.QUEUE_PREFIX }, "worker ready");
 }
 
 /**

@@ -40,8 +40,3 @@ export interface MessageProvider {
    */
   lookup?(message: OutboundMessage, since: Date): Promise<LookupResult>;
 }
-
-/** The CRM side of a job: absolute property values only, so that a retry writes the same thing again. */
-export interface CrmGateway {
-  updateContact(crmContactId: string, properties: Record<string, string>): Promise<void>;
-}

@@ -1,5 +1,7 @@
 export { CHANNELS } from "./channel";
-export type { Channel, OutboundMessage, SendReceipt, LookupResult, MessageProvider, CrmGateway } from "./channel";
+export type { Channel, OutboundMessage, SendReceipt, LookupResult, MessageProvider } from "./channel";
+export type { CrmContactRef, CrmGateway, CrmReadiness } from "./crm-gateway";
+export { CrmPortalError } from "./crm-portal-error";
 export type { RequestLimiter } from "./request-limiter";
 export { MESSAGE_KINDS } from "./message-kind";
 export type { MessageKind } from "./message-kind";

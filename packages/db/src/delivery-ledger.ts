@@ -215,14 +215,38 @@ export class DeliveryLedger {
     };
   }
 
-  /** Records a reminder whose job was lost and that can no longer be sent as `skipped`, so it is not lost silently. */
-  async recordLost(input: NewDelivery, reason: string): Promise<boolean> {
-    const created = await this.create(input);
-    const rows = await this.rows(
-      `UPDATE deliveries SET state = 'skipped', reason = $2, updated_at = nudge_now() WHERE id = $1 AND state = 'pending' RETURNING id`,
-      [created.id, reason],
+  /**
+   * Records messages whose job was lost and that can no longer be sent as `skipped`, so that none is lost silently:
+   * one statement for the whole list (a sweep after Redis lost its data may find thousands). A key that already has
+   * a delivery is left as it is. Returns how many were recorded.
+   */
+  async recordLost(inputs: readonly NewDelivery[], reason: string): Promise<number> {
+    if (inputs.length === 0) return 0;
+    const column = <T>(pick: (input: NewDelivery) => T): T[] => inputs.map(pick);
+    const { rowCount } = await this.pool.query(
+      `INSERT INTO deliveries (idempotency_key, kind, source_type, source_id, appointment_id, appointment_starts_at,
+                               contact_id, step, channel, recipient, body, deadline, state, reason, created_at, updated_at)
+       SELECT k, kind, st, sid, CASE WHEN st = 'appointment' THEN sid END, at, cid, step, ch::"Channel", rcpt, '', dl,
+              'skipped', $12, nudge_now(), nudge_now()
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::int[], $7::int[], $8::text[],
+                   $9::text[], $10::timestamptz[], $11::int[]) AS u(k, kind, st, sid, at, cid, step, ch, rcpt, dl, n)
+       ON CONFLICT (idempotency_key) DO NOTHING`,
+      [
+        column((i) => i.idempotencyKey),
+        column((i) => i.kind),
+        column((i) => i.source.type),
+        column((i) => i.source.id),
+        column((i) => i.source.at.toISOString()),
+        column((i) => i.contactId),
+        column((i) => i.step),
+        column((i) => i.channel),
+        column((i) => i.recipient),
+        column((i) => i.deadline.toISOString()),
+        inputs.map((_, n) => n),
+        reason,
+      ],
     );
-    return rows.length === 1;
+    return rowCount ?? 0;
   }
 
   /**

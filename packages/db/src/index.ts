@@ -12,6 +12,7 @@ export {
   loadReminderTarget,
   recipientFor,
   databaseNow,
+  saveContactCrmId,
 } from "./reminder-queries";
 export type { LostReminder, ReminderCandidate, ReminderBookmark, ReminderTarget } from "./reminder-queries";
 export { migrate, ensureDatabase, assertMigrated, MIGRATIONS_DIR } from "./migrate";

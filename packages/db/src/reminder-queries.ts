@@ -122,6 +122,17 @@ export async function loadReminderTarget(db: Db, appointmentId: number): Promise
   return rows[0];
 }
 
+/**
+ * Stores the contact's CRM id as the CRM reported it (found, created, or re-found after a deletion or merge).
+ * Idempotent: the same id written twice changes nothing.
+ */
+export async function saveContactCrmId(db: Db, contactId: number, crmId: string): Promise<void> {
+  await sqlPool(db).query(
+    "UPDATE contacts SET hubspot_id = $2, updated_at = nudge_now() WHERE id = $1 AND hubspot_id IS DISTINCT FROM $2",
+    [contactId, crmId],
+  );
+}
+
 /** The database's clock: what a scheduler pass judges due times by. */
 export async function databaseNow(db: Db): Promise<Date> {
   const { rows } = await sqlPool(db).query<{ now: Date }>("SELECT nudge_now() AS now");

@@ -45,6 +45,8 @@ export interface WorkerOptions {
   lockMs: number;
   stalledIntervalMs: number;
   backoffMs: number;
+  /** false: the worker takes no job until `run()` is called (e.g. once its dependencies are ready). Default true. */
+  autorun?: boolean;
 }
 
 /**
@@ -71,6 +73,7 @@ export function createWorker<K extends JobKind, R>(
     {
       connection: options.connection,
       prefix: options.prefix,
+      autorun: options.autorun ?? true,
       concurrency: options.concurrency,
       lockDuration: options.lockMs,
       stalledInterval: options.stalledIntervalMs,

@@ -31,4 +31,10 @@ describe("backoffDelay", () => {
     expect(backoffDelay(40, 1000, undefined, () => 0.5)).toBe(60_000);
     expect(backoffDelay(5000, 1000, undefined, () => 0.5, 5_000)).toBe(5_000);
   });
+
+  it("never waits longer than the guard's share of the time left before the deadline", () => {
+    const late = Object.assign(new Error("HTTP 500"), { retryWithinMs: 1_500 });
+    expect(backoffDelay(20, 1000, late, () => 0.5)).toBe(1_500);
+    expect(backoffDelay(1, 1000, late, () => 0.5)).toBe(1000);
+  });
 });

@@ -111,10 +111,16 @@ export class SendGuard {
         log.warn({ err: error.message }, "message rejected before sending; not retrying");
         return this.settled(await this.ledger.settleUnclaimed(message, "failed", reason), message);
       }
-      if (await this.pastDeadline(message)) {
+      const timeLeftMs = await this.timeLeft(message);
+      if (timeLeftMs !== undefined && timeLeftMs <= 0) {
         const reason = `past its deadline ${message.deadline.toISOString()} (last attempt: ${(error as Error).message})`;
         log.warn({ err: (error as Error).message }, "giving up: the message's deadline has passed");
         return this.giveUp(message, reason);
+      }
+      // The next attempt must come while it can still help: however long the backoff has grown over earlier
+      // failures, retry within a third of the time left, so that a message keeps a few chances before its deadline.
+      if (timeLeftMs !== undefined && error instanceof Error) {
+        Object.assign(error, { retryWithinMs: Math.max(100, Math.floor(timeLeftMs / 3)) });
       }
       throw error;
     }
@@ -258,11 +264,12 @@ export class SendGuard {
     return this.notify({ deliveryId: delivery.id, state: "unknown", reason }, message);
   }
 
-  private async pastDeadline(message: GuardedMessage): Promise<boolean> {
+  /** Milliseconds until the message's deadline by the database's clock; undefined when the database is down. */
+  private async timeLeft(message: GuardedMessage): Promise<number | undefined> {
     try {
-      return (await this.ledger.now()).getTime() >= message.deadline.getTime();
+      return message.deadline.getTime() - (await this.ledger.now()).getTime();
     } catch {
-      return false; // the database is down: the retry will ask again
+      return undefined; // the database is down: the retry will ask again
     }
   }
 

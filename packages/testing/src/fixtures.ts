@@ -14,7 +14,7 @@ export async function createContact(
       name: overrides.name ?? `Test Person ${counter}`,
       phone: overrides.phone === undefined ? `+1555010${n.padStart(4, "0")}` : overrides.phone,
       email: overrides.email === undefined ? `person${counter}@example.com` : overrides.email,
-      hubspotId: overrides.hubspotId === undefined ? `hs-${counter}` : overrides.hubspotId,
+      hubspotId: overrides.hubspotId === undefined ? null : overrides.hubspotId, // not in the CRM yet: found or created on the first message
       timezone: overrides.timezone ?? "UTC",
     },
   });

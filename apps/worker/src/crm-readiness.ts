@@ -1,0 +1,71 @@
+import { type CrmGateway, CrmPortalError } from "@nudge/core";
+import type { Logger } from "@nudge/logger";
+import type { Worker } from "bullmq";
+
+/**
+ * Whether the CRM can take Nudge's writes, for the worker's intake. A misconfigured portal (Nudge's properties not
+ * set up, a bad token, a missing scope) fails every message the same way: rather than spend reminders on it one by
+ * one, the worker takes no jobs until `checkReady` says the portal is fixed, saying what to do meanwhile.
+ */
+export class CrmReadiness {
+  private worker: Worker | undefined;
+  private checking: Promise<void> | undefined;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly crm: CrmGateway,
+    private readonly logger: Logger,
+    private readonly recheckMs: number,
+  ) {}
+
+  /** Resolves once the portal is ready, re-checking every `recheckMs` and logging each new reason it is not. */
+  async waitUntilReady(): Promise<void> {
+    let lastReason: string | undefined;
+    while (!this.stopped) {
+      let reason: string;
+      try {
+        const readiness = await this.crm.checkReady();
+        if (readiness.ready) {
+          if (lastReason !== undefined) this.logger.info({}, "worker ready: the CRM takes Nudge's writes again");
+          return;
+        }
+        reason = readiness.reason;
+      } catch (error) {
+        reason = `the CRM could not be checked: ${(error as Error).message}`;
+      }
+      if (reason !== lastReason) this.logger.error({ reason }, `worker not ready, taking no jobs: ${reason}`);
+      lastReason = reason;
+      await new Promise<void>((resolve) => {
+        this.timer = setTimeout(resolve, this.recheckMs);
+      });
+    }
+  }
+
+  /** The worker whose intake this gate pauses. */
+  attach(worker: Worker): void {
+    this.worker = worker;
+  }
+
+  /**
+   * A job met a portal-wide refusal: stop taking jobs (the one that met it is retried, not failed), and resume
+   * once the portal is ready again.
+   */
+  portalRefused(error: CrmPortalError): void {
+    if (this.checking || !this.worker) return;
+    this.logger.error({ err: error.message }, "the CRM refuses every write; pausing intake until it is fixed");
+    const worker = this.worker;
+    worker.pause(true);
+    this.checking = this.waitUntilReady().then(() => {
+      this.checking = undefined;
+      if (!this.stopped) worker.resume();
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+}
+
+
