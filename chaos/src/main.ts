@@ -76,6 +76,7 @@ async function main(): Promise<void> {
       // Longer than a lock (5 s) plus a provider timeout (2 s) plus a skewed clock (5 s).
       SCHEDULER_ABANDONED_AFTER_MS: "20000",
       SHUTDOWN_GRACE_MS: "5000",
+      CRM_READY_CHECK_MS: "1000",
       LOG_LEVEL: "warn",
     },
     logDir,

@@ -22,8 +22,10 @@ export class CrmReadiness {
   /** Resolves once the portal is ready, re-checking every `recheckMs` and logging each new reason it is not. */
   async waitUntilReady(): Promise<void> {
     let lastReason: string | undefined;
+    let transientFailures = 0;
     while (!this.stopped) {
       let reason: string;
+      let transient = false;
       try {
         const readiness = await this.crm.checkReady();
         if (readiness.ready) {
@@ -31,13 +33,19 @@ export class CrmReadiness {
           return;
         }
         reason = readiness.reason;
+        // "could not be checked" (a timeout, a 5xx) says nothing about the portal's setup: look again soon rather
+        // than idle a whole re-check interval on a blip.
+        transient = /could not be checked/i.test(reason);
       } catch (error) {
         reason = `the CRM could not be checked: ${(error as Error).message}`;
+        transient = true;
       }
       if (reason !== lastReason) this.logger.error({ reason }, `worker not ready, taking no jobs: ${reason}`);
       lastReason = reason;
+      transientFailures = transient ? transientFailures + 1 : 0;
+      const waitMs = transient ? Math.min(this.recheckMs, 500 * 2 ** Math.min(transientFailures - 1, 5)) : this.recheckMs;
       await new Promise<void>((resolve) => {
-        this.timer = setTimeout(resolve, this.recheckMs);
+        this.timer = setTimeout(resolve, waitMs);
       });
     }
   }
