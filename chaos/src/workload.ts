@@ -32,7 +32,7 @@ export async function seedWorkload(databaseUrl: string, appointments: number, st
   try {
     await client.query(
       `INSERT INTO contacts (name, phone, email, hubspot_id, timezone, updated_at)
-       SELECT 'Chaos Person ' || i, '+1555' || lpad(i::text, 7, '0'), 'chaos' || i || '@example.com', 'chaos-' || i, 'UTC', now()
+       SELECT 'Chaos Person ' || i, '+1555' || lpad(i::text, 7, '0'), 'chaos' || i || '@example.com', NULL, 'UTC', now()
        FROM generate_series(1, $1::int) AS i`,
       [appointments],
     );
