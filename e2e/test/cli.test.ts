@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import net from "node:net";
 import path from "node:path";
@@ -9,9 +8,11 @@ import {
   databaseUrl,
   deletePrefix,
   REPO_ROOT,
+  runCommand,
   startRedisServer,
   TEST_REDIS_URL,
   testQueuePrefix,
+  type CommandRun,
   type RedisServer,
   type TestDatabase,
 } from "@nudge/testing";
@@ -25,33 +26,9 @@ import {
 const NUDGE_BIN = path.join(REPO_ROOT, "node_modules/.bin/nudge");
 const LIMIT_MS = 10_000;
 
-interface Run {
-  code: number | string;
-  /** Every non-empty line the process printed, stdout and stderr together. */
-  lines: string[];
-  ms: number;
-}
+type Run = CommandRun;
 
-/** Runs a command to its exit; a deadline well past the criterion only keeps a hung command from hanging the test. */
-function run(command: string, args: string[], env: Record<string, string>): Promise<Run> {
-  const started = performance.now();
-  const child = spawn(command, args, {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const chunks: string[] = [];
-  child.stdout.on("data", (d: Buffer) => chunks.push(d.toString("utf8")));
-  child.stderr.on("data", (d: Buffer) => chunks.push(d.toString("utf8")));
-  return new Promise((resolve) => {
-    const guard = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    child.on("close", (code, signal) => {
-      clearTimeout(guard);
-      const lines = chunks.join("").split("\n").filter((l) => l.trim() !== "");
-      resolve({ code: code ?? signal ?? "unknown", lines, ms: Math.round(performance.now() - started) });
-    });
-  });
-}
+const run = runCommand;
 
 const measured: string[] = [];
 afterAll(() => {

@@ -1,6 +1,5 @@
-import { spawn } from "node:child_process";
 import path from "node:path";
-import { REPO_ROOT } from "@nudge/testing";
+import { type CommandRun, REPO_ROOT, runCommand } from "@nudge/testing";
 import { simulatorProviderEnv, startSimulator, type Simulator } from "@nudge/simulator";
 
 /**
@@ -11,29 +10,10 @@ import { simulatorProviderEnv, startSimulator, type Simulator } from "@nudge/sim
 const NUDGE_BIN = path.join(REPO_ROOT, "node_modules/.bin/nudge");
 const PROPERTIES = ["nudge_contact_id", "nudge_next_appointment_at", "nudge_last_reminder_step", "nudge_last_reminder_channel"];
 
-interface Run {
-  code: number | string;
-  /** Every non-empty line the process printed, stdout and stderr together. */
-  lines: string[];
-}
-
-function setup(env: Record<string, string>): Promise<Run> {
-  const child = spawn(NUDGE_BIN, ["hubspot", "setup"], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const chunks: string[] = [];
-  child.stdout.on("data", (d: Buffer) => chunks.push(d.toString("utf8")));
-  child.stderr.on("data", (d: Buffer) => chunks.push(d.toString("utf8")));
-  return new Promise((resolve) => {
-    const guard = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    child.on("close", (code, signal) => {
-      clearTimeout(guard);
-      resolve({ code: code ?? signal ?? "unknown", lines: chunks.join("").split("\n").filter((l) => l.trim() !== "") });
-    });
-  });
-}
+const setup = async (env: Record<string, string>): Promise<Omit<CommandRun, "ms">> => {
+  const { code, lines } = await runCommand(NUDGE_BIN, ["hubspot", "setup"], env);
+  return { code, lines };
+};
 
 describe("nudge hubspot setup", () => {
   let sim: Simulator;

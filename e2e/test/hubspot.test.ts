@@ -1,7 +1,6 @@
-import { spawn } from "node:child_process";
 import path from "node:path";
 import { simulatorProviderEnv } from "@nudge/simulator";
-import { createAppointment, createContact, eventually, REPO_ROOT } from "@nudge/testing";
+import { type CommandRun, createAppointment, createContact, eventually, REPO_ROOT, runCommand } from "@nudge/testing";
 import { startFleet, type Fleet } from "./fleet";
 
 /**
@@ -18,17 +17,13 @@ afterEach(async () => {
 const messagesTo = (f: Fleet, to: string) => f.sim.records({ to }).filter((r) => r.provider !== "hubspot");
 
 /** `nudge hubspot setup`, the real command, against the fleet's simulated portal. */
-function hubspotSetup(f: Fleet): Promise<{ code: number | null; out: string }> {
+function hubspotSetup(f: Fleet): Promise<CommandRun> {
   const env = simulatorProviderEnv(f.sim.url);
-  const child = spawn(path.join(REPO_ROOT, "node_modules/.bin/nudge"), ["hubspot", "setup"], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", HUBSPOT_ACCESS_TOKEN: env.HUBSPOT_ACCESS_TOKEN!, HUBSPOT_BASE_URL: f.sim.url, PROVIDER_TIMEOUT_MS: "5000" },
-    stdio: ["ignore", "pipe", "pipe"],
+  return runCommand(path.join(REPO_ROOT, "node_modules/.bin/nudge"), ["hubspot", "setup"], {
+    HUBSPOT_ACCESS_TOKEN: env.HUBSPOT_ACCESS_TOKEN!,
+    HUBSPOT_BASE_URL: f.sim.url,
+    PROVIDER_TIMEOUT_MS: "5000",
   });
-  let out = "";
-  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-  return new Promise((resolve) => child.on("close", (code) => resolve({ code, out })));
 }
 
 describe("a portal without Nudge's properties", () => {
@@ -45,7 +40,7 @@ describe("a portal without Nudge's properties", () => {
     const first = await hubspotSetup(fleet);
     expect(first.code).toBe(0);
     const second = await hubspotSetup(fleet);
-    expect([second.code, second.out]).toEqual([0, expect.stringMatching(/nothing changed/)]);
+    expect([second.code, second.lines.at(-1)]).toEqual([0, expect.stringMatching(/nothing changed/)]);
     await worker.waitForLine(/"msg":"worker ready"/);
     const deliveries = await fleet.settled(3);
     expect(deliveries.map((d) => d.state)).toEqual(["sent", "sent", "sent"]);

@@ -83,3 +83,35 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+export interface CommandRun {
+  /** The exit code, or the signal's name. */
+  code: number | string;
+  /** Every non-empty line the process printed, stdout and stderr together. */
+  lines: string[];
+  ms: number;
+}
+
+/**
+ * Runs a command (a bin, `npm`, ...) from the repository root to its exit, with a clean environment plus `env`. The
+ * deadline, well past any criterion, only keeps a hung command from hanging the test.
+ */
+export function runCommand(command: string, args: string[], env: Record<string, string>, deadlineMs = 60_000): Promise<CommandRun> {
+  const started = performance.now();
+  const child = spawn(command, args, {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const chunks: string[] = [];
+  child.stdout!.on("data", (d: Buffer) => chunks.push(d.toString("utf8")));
+  child.stderr!.on("data", (d: Buffer) => chunks.push(d.toString("utf8")));
+  return new Promise((resolve) => {
+    const guard = setTimeout(() => child.kill("SIGKILL"), deadlineMs);
+    child.on("close", (code, signal) => {
+      clearTimeout(guard);
+      const lines = chunks.join("").split("\n").filter((l) => l.trim() !== "");
+      resolve({ code: code ?? signal ?? "unknown", lines, ms: Math.round(performance.now() - started) });
+    });
+  });
+}
