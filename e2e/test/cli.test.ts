@@ -7,6 +7,7 @@ import {
   createTestDatabase,
   databaseUrl,
   deletePrefix,
+  freePort,
   REPO_ROOT,
   runCommand,
   startRedisServer,
@@ -28,24 +29,10 @@ const LIMIT_MS = 10_000;
 
 type Run = CommandRun;
 
-const run = runCommand;
-
 const measured: string[] = [];
 afterAll(() => {
   if (measured.length) console.log(`nudge exit times (criterion: < ${LIMIT_MS} ms):\n  ${measured.join("\n  ")}`);
 });
-
-/** A port nothing listens on: connections to it are refused. */
-function unusedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Accepts TCP connections and never answers, as a stopped or wedged server does. */
 async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
@@ -125,7 +112,7 @@ const outages: Outage[] = [
     name: "PostgreSQL not listening (connection refused)",
     server: "PostgreSQL",
     start: async () => {
-      const port = await unusedPort();
+      const port = await freePort();
       return {
         env: { DATABASE_URL: `postgresql://postgres:hunter2@127.0.0.1:${port}/nudge`, REDIS_URL: TEST_REDIS_URL },
         shownUrl: `postgresql://postgres:***@127.0.0.1:${port}/nudge`,
@@ -157,7 +144,7 @@ describe.each(outages)("one-shot command with $name", (outage) => {
   const expectedLine = () => `${outage.server} is not answering at ${setup.shownUrl} (`;
 
   it("`nudge tick` exits non-zero within 10 s with one line naming the server, its URL and the fix", async () => {
-    const result = await run(NUDGE_BIN, ["tick"], setup.env);
+    const result = await runCommand(NUDGE_BIN, ["tick"], setup.env);
     measured.push(`nudge tick, ${outage.name}: exit ${result.code} after ${result.ms} ms`);
     expect(result.lines).toHaveLength(1);
     const line = result.lines[0]!;
@@ -170,7 +157,7 @@ describe.each(outages)("one-shot command with $name", (outage) => {
   });
 
   it("`npm run tick` exits non-zero within 10 s, printing that line once and no stack trace", async () => {
-    const result = await run("npm", ["run", "tick"], setup.env);
+    const result = await runCommand("npm", ["run", "tick"], setup.env);
     measured.push(`npm run tick, ${outage.name}: exit ${result.code} after ${result.ms} ms`);
     expect(result.lines.filter((l) => l.includes(expectedLine()))).toHaveLength(1);
     expect(result.lines.filter((l) => STACK_LINE.test(l))).toEqual([]);
@@ -182,15 +169,15 @@ describe.each(outages)("one-shot command with $name", (outage) => {
 
 describe("nudge", () => {
   it("--help lists the subcommands", async () => {
-    const result = await run(NUDGE_BIN, ["--help"], {});
+    const result = await runCommand(NUDGE_BIN, ["--help"], {});
     expect(result.code).toBe(0);
     const commands = result.lines.map((l) => /^ {2}(\w+)\b/.exec(l)?.[1]).filter(Boolean);
     expect(commands).toEqual(expect.arrayContaining(["migrate", "tick", "scheduler", "worker"]));
   });
 
   it("`nudge worker` with Redis refused exits non-zero within 10 s with the same one line", async () => {
-    const port = await unusedPort();
-    const result = await run(NUDGE_BIN, ["worker"], { DATABASE_URL: db.url, REDIS_URL: `redis://127.0.0.1:${port}` });
+    const port = await freePort();
+    const result = await runCommand(NUDGE_BIN, ["worker"], { DATABASE_URL: db.url, REDIS_URL: `redis://127.0.0.1:${port}` });
     measured.push(`nudge worker, Redis stopped (connection refused): exit ${result.code} after ${result.ms} ms`);
     expect(result.lines).toEqual([
       `nudge worker: Redis is not answering at redis://127.0.0.1:${port} (connect ECONNREFUSED): start it (docker compose up -d redis) or set REDIS_URL`,
@@ -202,7 +189,7 @@ describe("nudge", () => {
   it("`nudge tick` against healthy servers and a migrated database runs one pass and exits 0", async () => {
     const prefix = testQueuePrefix();
     try {
-      const result = await run(NUDGE_BIN, ["tick"], { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: prefix });
+      const result = await runCommand(NUDGE_BIN, ["tick"], { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: prefix });
       // The whole run in the comparison: a failure shows what the command printed.
       expect(result).toMatchObject({ code: 0, lines: expect.arrayContaining([expect.stringContaining("scheduler pass done")]) });
       expect(result.lines.filter((l) => STACK_LINE.test(l))).toEqual([]);
@@ -215,11 +202,11 @@ describe("nudge", () => {
     const name = `nudge_test_cli_${randomBytes(4).toString("hex")}`;
     const env = { DATABASE_URL: databaseUrl(name) };
     try {
-      const first = await run(NUDGE_BIN, ["migrate"], env);
+      const first = await runCommand(NUDGE_BIN, ["migrate"], env);
       expect(first.code).toBe(0);
       expect(first.lines[0]).toBe(`created database ${name}`);
       expect(first.lines[1]).toMatch(/^migrations: [1-9]\d* applied \(\d{14}_init, .*\), 0 already applied$/);
-      const second = await run(NUDGE_BIN, ["migrate"], env);
+      const second = await runCommand(NUDGE_BIN, ["migrate"], env);
       expect(second.code).toBe(0);
       expect(second.lines).toEqual([expect.stringMatching(/^migrations: 0 applied \(none\), [1-9]\d* already applied$/)]);
     } finally {

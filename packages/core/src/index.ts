@@ -19,3 +19,4 @@ export { ClaimHeldError } from "./claim-held-error";
 export { InvalidPayloadError } from "./invalid-payload-error";
 export { ConfigError } from "./config-error";
 export { maskUrlPassword, connectionErrorCause } from "./server-unavailable";
+export { withDeadline } from "./with-deadline";

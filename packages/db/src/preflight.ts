@@ -1,4 +1,4 @@
-import { connectionErrorCause, maskUrlPassword } from "@nudge/core";
+import { connectionErrorCause, maskUrlPassword, withDeadline } from "@nudge/core";
 import { Client } from "pg";
 
 /**
@@ -21,24 +21,20 @@ export async function checkPostgres(databaseUrl: string, options: { timeoutMs?: 
   const timeoutMs = options.timeoutMs ?? 3_000;
   const client = new Client({ connectionString: databaseUrl, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
   client.on("error", () => undefined); // a failure is reported once, through the rejected promise below
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
-  });
   try {
-    await Promise.race([
+    await withDeadline(
       (async () => {
         await client.connect();
         await client.query("SELECT 1");
       })(),
-      deadline,
-    ]);
+      timeoutMs,
+      () => new Error(`no answer within ${timeoutMs / 1000} s`),
+    );
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === "3D000") return; // database does not exist: the server answered
     throw describe(databaseUrl, error as Error, timeoutMs);
   } finally {
-    clearTimeout(timer);
     // Not awaited: ending a connection to a server that never answers would wait as long as the server does.
     client.end().catch(() => undefined);
   }

@@ -1,6 +1,7 @@
 import http from "node:http";
 import https from "node:https";
 import type { Duplex } from "node:stream";
+import { withDeadline } from "@nudge/core";
 
 export class CallTimeoutError extends Error {
   override readonly name = "TimeoutError";
@@ -8,16 +9,8 @@ export class CallTimeoutError extends Error {
 }
 
 /** Rejects with a CallTimeoutError when `work` has not settled within `ms`; for SDKs that take no timeout or signal. */
-export async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CallTimeoutError(`${what}: no answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+export function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  return withDeadline(work, ms, () => new CallTimeoutError(`${what}: no answer within ${ms} ms`));
 }
 
 /**

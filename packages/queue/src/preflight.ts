@@ -1,4 +1,4 @@
-import { connectionErrorCause, maskUrlPassword } from "@nudge/core";
+import { connectionErrorCause, maskUrlPassword, withDeadline } from "@nudge/core";
 import IORedis from "ioredis";
 
 /**
@@ -31,22 +31,18 @@ export async function checkRedis(redisUrl: string, options: { timeoutMs?: number
   redis.on("error", (error: Error) => {
     socketError ??= error;
   });
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
-  });
   try {
-    await Promise.race([
+    await withDeadline(
       (async () => {
         await redis.connect();
         await redis.ping();
       })(),
-      deadline,
-    ]);
+      timeoutMs,
+      () => new Error(`no answer within ${timeoutMs / 1000} s`),
+    );
   } catch (error) {
     throw describe(redisUrl, socketError ?? (error as Error));
   } finally {
-    clearTimeout(timer);
     redis.disconnect();
   }
 }

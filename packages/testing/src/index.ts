@@ -5,6 +5,6 @@ export { testQueuePrefix, deletePrefix } from "./test-redis";
 export { startApp, eventually, runCommand, REPO_ROOT } from "./child-process";
 export type { AppProcess, CommandRun } from "./child-process";
 export { createContact, createAppointment } from "./fixtures";
-export { startRedisServer } from "./redis-server";
+export { freePort, startRedisServer } from "./redis-server";
 export type { RedisServer } from "./redis-server";
 export { setDatabaseClock, advanceDatabaseClock, databaseNow } from "./database-clock";
