@@ -17,9 +17,3 @@ export async function advanceDatabaseClock(db: Db, ms: number): Promise<void> {
     INSERT INTO nudge_test_clock (singleton, offset_ms) VALUES (true, ${ms})
     ON CONFLICT (singleton) DO UPDATE SET offset_ms = nudge_test_clock.offset_ms + ${ms}`;
 }
-
-/** What the database's clock reads now. */
-export async function databaseNow(db: Db): Promise<Date> {
-  const rows = await db.$queryRaw<{ now: Date }[]>`SELECT nudge_now() AS now`;
-  return rows[0]!.now;
-}

@@ -7,4 +7,6 @@ export type { AppProcess, CommandRun } from "./child-process";
 export { createContact, createAppointment } from "./fixtures";
 export { freePort, startRedisServer } from "./redis-server";
 export type { RedisServer } from "./redis-server";
-export { setDatabaseClock, advanceDatabaseClock, databaseNow } from "./database-clock";
+export { setDatabaseClock, advanceDatabaseClock } from "./database-clock";
+/** What the database's clock reads now (the db package's own reader, for tests). */
+export { databaseNow } from "@nudge/db";
