@@ -32,6 +32,14 @@ export interface Verdict {
   /** Due messages settled without a send, counted by the reason the suite checked; and each one with its evidence. */
   excused: Record<string, number>;
   excusedKeys: string[];
+  /** Due messages a provider accepted. */
+  delivered: number;
+  /**
+   * The messages owed entirely in a calm (no fault, nor its aftermath, from their step's due time to the start):
+   * the control group, for which "a fault was active" excuses nothing, so a fleet that loses messages on its own
+   * fails the run here. `owed` 0 means the run tested nothing of the kind, which is itself a violation.
+   */
+  calm: { owed: number; delivered: number; excused: number; lost: number };
   maxPerRecipientHour: number;
 }
 
@@ -102,14 +110,20 @@ export async function checkRun(databaseUrl: string, evidence: RunEvidence): Prom
       unknownNeverReached: [],
       excused: {},
       excusedKeys: [],
+      delivered: 0,
+      calm: { owed: 0, delivered: 0, excused: 0, lost: 0 },
       maxPerRecipientHour: maxInAnyHour(messagesOut),
     };
     for (const row of rows) {
+      const calm = judge.faultsWhileOwed(row).length === 0;
+      if (calm) verdict.calm.owed++;
       if (row.state === "unknown") {
         (accepted.has(String(row.id)) ? verdict.unknownReachedProvider : verdict.unknownNeverReached).push(row.key);
         continue;
       }
       const j = judge.of(row);
+      if (j.kind === "delivered") verdict.delivered++;
+      if (calm && (j.kind === "delivered" || j.kind === "excused" || j.kind === "lost")) verdict.calm[j.kind]++;
       if (j.kind === "lost") verdict.lost.push(`${row.key}: ${j.why}`);
       else if (j.kind === "phantom") verdict.phantoms.push(`${row.key}: ${j.why}`);
       else if (j.kind === "excused") {
@@ -208,12 +222,22 @@ class Judge {
     return { kind: "lost", why: `${said}, but no later step went out or was excused (later steps: ${found})` };
   }
 
+  /** When the message was owed: from its step's due time to the start. */
+  private owed(row: DeliveryRow): { owedFrom: number; owedUntil: number } {
+    const lead = CHAOS_STEPS.find((s) => s.step === row.step)?.leadSeconds ?? 0;
+    return { owedFrom: row.startsAt.getTime() - lead * 1000, owedUntil: row.startsAt.getTime() };
+  }
+
+  /** The faults (with their aftermath) that overlapped the time the message was owed. */
+  faultsWhileOwed(row: DeliveryRow): FaultWindow[] {
+    const { owedFrom, owedUntil } = this.owed(row);
+    return this.evidence.faultWindows.filter((w) => w.from <= owedUntil && w.to >= owedFrom);
+  }
+
   /** Missing a deadline is excused only while a fault (or its aftermath) overlapped the time the message was owed. */
   private pastDeadline(row: DeliveryRow, said: string): Judgement {
-    const lead = CHAOS_STEPS.find((s) => s.step === row.step)?.leadSeconds ?? 0;
-    const owedFrom = row.startsAt.getTime() - lead * 1000;
-    const owedUntil = row.startsAt.getTime();
-    const active = this.evidence.faultWindows.filter((w) => w.from <= owedUntil && w.to >= owedFrom);
+    const { owedFrom, owedUntil } = this.owed(row);
+    const active = this.faultsWhileOwed(row);
     if (active.length > 0) {
       const at = (ms: number) => new Date(ms).toISOString().slice(11, 23);
       const kinds = [...new Set(active.map((w) => w.kind))].join(", ");

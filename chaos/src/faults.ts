@@ -1,5 +1,5 @@
-import { spawn } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import type { Simulator, SimProvider } from "@nudge/simulator";
 import { Client } from "pg";
 import { type FaultEntry, FaultLog } from "./fault-log";
@@ -30,7 +30,7 @@ export interface FaultContext {
   adminUrl: string;
   databaseName: string;
   /** Restarting Postgres needs a local cluster we may control (pg_ctlcluster as root); otherwise the kind is left out. */
-  canRestartPostgres: boolean;
+  postgresCluster: { version: string; name: string } | undefined;
   /** The workers' SEND_LEASE_MS: a paused worker is kept stopped until its claim's lease has expired. */
   sendLeaseMs: number;
   log: (line: string) => void;
@@ -43,14 +43,22 @@ const PROVIDERS: SimProvider[] = ["twilio-sms", "twilio-voice", "sendgrid", "hub
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
 const between = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
 
-export function postgresRestartable(adminUrl: string): boolean {
-  const host = new URL(adminUrl).hostname;
-  return (
-    process.getuid?.() === 0 &&
-    (host === "127.0.0.1" || host === "localhost") &&
-    existsSync("/etc/postgresql") &&
-    readdirSync("/etc/postgresql").length > 0
-  );
+/**
+ * The local cluster (Debian's pg_ctlcluster) that serves the admin URL, found by its port: the suite restarts the
+ * cluster it runs against and no other, so a run pointed at a cluster of its own (TEST_DATABASE_URL on another
+ * port) leaves the machine's main cluster alone. Undefined when there is none we may control (not root, remote).
+ */
+export function findPostgresCluster(adminUrl: string): { version: string; name: string } | undefined {
+  const url = new URL(adminUrl);
+  if (process.getuid?.() !== 0 || !["127.0.0.1", "localhost"].includes(url.hostname) || !existsSync("/etc/postgresql")) return undefined;
+  const port = url.port || "5432";
+  const listed = spawnSync("pg_lsclusters", ["--no-header"], { encoding: "utf8" });
+  if (listed.status !== 0) return undefined;
+  for (const line of listed.stdout.split("\n")) {
+    const [version, name, clusterPort] = line.trim().split(/\s+/);
+    if (version && name && clusterPort === port) return { version, name };
+  }
+  return undefined;
 }
 
 /**
@@ -66,7 +74,7 @@ export class FaultInjector {
   private readonly underWay = new Set<Promise<void>>();
 
   constructor(private readonly ctx: FaultContext) {
-    this.kinds = FAULT_KINDS.filter((k) => k !== "pg-restart" || ctx.canRestartPostgres);
+    this.kinds = FAULT_KINDS.filter((k) => k !== "pg-restart" || ctx.postgresCluster !== undefined);
   }
 
   get total(): number {
@@ -132,7 +140,7 @@ export class FaultInjector {
         );
         return;
       case "pg-restart":
-        await restartPostgres();
+        await restartPostgres(this.ctx.postgresCluster!);
         return;
       default:
         throw new Error(`${kind} is not injected at once`);
@@ -192,10 +200,9 @@ export class FaultInjector {
   }
 }
 
-function restartPostgres(): Promise<void> {
-  const version = readdirSync("/etc/postgresql").sort().pop()!;
+function restartPostgres(cluster: { version: string; name: string }): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn("pg_ctlcluster", ["--skip-systemctl-redirect", version, "main", "restart", "-m", "fast"], { stdio: "ignore" });
+    const child = spawn("pg_ctlcluster", ["--skip-systemctl-redirect", cluster.version, cluster.name, "restart", "-m", "fast"], { stdio: "ignore" });
     child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`pg_ctlcluster restart exited ${code}`))));
   });
 }

@@ -8,15 +8,15 @@ import { startRedisServer } from "@nudge/testing";
 import { Client } from "pg";
 import { startCallbackSink } from "./callback-sink";
 import { checkRun } from "./checks";
-import { FaultInjector, postgresRestartable } from "./faults";
-import { parseOptions } from "./options";
+import { FaultInjector, findPostgresCluster } from "./faults";
+import { faultSchedule, parseOptions } from "./options";
 import { ProcessFleet } from "./process-fleet";
 import { type BusinessChanges, CHAOS_PLAN, FIRST_LEAD_SECONDS, STEPS, changeSomeAppointments, seedWorkload } from "./workload";
 
 /**
  * `npm run chaos`: the fleet as separate OS processes (schedulers, workers) against a Redis of its own, a database
  * of its own and the provider simulator, a reminder workload that escalates through every plan step, and faults at
- * evenly spread moments. At the end the run is judged from the outside (checks.ts): what the providers accepted is
+ * evenly spread moments in storms separated by calms. At the end the run is judged from the outside (checks.ts): what the providers accepted is
  * what was sent, and every due message that was not sent needs a reason the suite checks itself. The last line is
  * one JSON object; the exit code is non-zero on a violation.
  */
@@ -87,31 +87,36 @@ async function main(): Promise<void> {
   fleet.add("scheduler", options.schedulers);
   fleet.add("worker", options.workers);
 
+  const postgresCluster = findPostgresCluster(ADMIN_URL);
   const faults = new FaultInjector({
     fleet,
     sim,
     restartRedis: () => redis.restart(),
     adminUrl: adminUrl.toString(),
     databaseName,
-    canRestartPostgres: postgresRestartable(ADMIN_URL),
+    postgresCluster,
     sendLeaseMs: SEND_LEASE_MS,
     log,
   });
-  if (!postgresRestartable(ADMIN_URL)) log("chaos: Postgres restarts left out (needs a local cluster and root)");
+  if (postgresCluster) log(`chaos: Postgres restarts restart the local cluster ${postgresCluster.version}/${postgresCluster.name}`);
+  else log("chaos: Postgres restarts left out (needs a local cluster and root)");
 
-  // Faults from the first due step to the last start, evenly spread.
+  // Faults from the first due step to the last start: storms of evenly spread faults, each followed by a calm.
   const faultStart = firstStart.getTime() - FIRST_LEAD_SECONDS * 1000;
-  const faultEvery = Math.max(50, (lastStart - faultStart) / options.faults);
+  const schedule = faultSchedule(options, faultStart, lastStart);
+  const clock = (ms: number) => new Date(ms).toISOString().slice(11, 19);
+  log(`chaos: ${options.storms} storm(s), calm ${schedule.calms.map(([a, b]) => `${clock(a)}-${clock(b)}`).join(", ")}`);
   const changes: BusinessChanges = { cancelled: [], rescheduled: [] };
   const changeAt = [faultStart + (lastStart - faultStart) / 3, faultStart + (2 * (lastStart - faultStart)) / 3];
-  let nextFault = faultStart;
+  const faultTimes = schedule.at;
+  const nextFault = () => faultTimes[0] ?? Number.POSITIVE_INFINITY;
   let nextProgress = Date.now();
   const unexpectedExits: string[] = [];
 
   while (Date.now() < lastStart && faults.total < options.faults) {
     const now = Date.now();
-    if (now >= nextFault) {
-      nextFault += faultEvery;
+    if (now >= nextFault()) {
+      faultTimes.shift();
       await faults.injectNext().catch((error: unknown) => log(`chaos: fault failed to inject: ${(error as Error).message}`));
     }
     if (changeAt[0] !== undefined && now >= changeAt[0]) {
@@ -130,7 +135,7 @@ async function main(): Promise<void> {
       unexpectedExits.push(...fleet.ensureRunning().filter((e) => !e.includes("SIGKILL")));
       log(await progress(databaseUrl, started, sim.records().length, faults.total, fleet));
     }
-    await sleep(Math.max(0, Math.min(nextFault, nextProgress) - Date.now()));
+    await sleep(Math.max(0, Math.min(nextFault(), nextProgress) - Date.now()));
   }
   while (Date.now() < lastStart) {
     await sleep(1000);
@@ -187,6 +192,10 @@ async function main(): Promise<void> {
     ["phantoms", verdict.phantoms],
     ["sends the claim did not guard", verdict.unguardedSends],
     ["per-recipient bound exceeded", verdict.boundViolations],
+    [
+      "no message owed in a calm",
+      verdict.calm.owed === 0 ? ["no delivery was owed entirely outside the faults' windows: nothing tested that a calm loses nothing"] : [],
+    ],
   ];
   const failed = violations.some(([, keys]) => keys.length > 0);
   for (const [what, keys] of violations) listKeys(`VIOLATION ${what}`, keys, 50);
@@ -200,6 +209,9 @@ async function main(): Promise<void> {
       phantoms: verdict.phantoms.length,
       unguarded_sends: verdict.unguardedSends.length,
       bound_violations: verdict.boundViolations.length,
+      delivered: verdict.delivered,
+      excused: Object.values(verdict.excused).reduce((a, b) => a + b, 0),
+      calm: verdict.calm,
       unknown_unresolved: verdict.unknownReachedProvider.length + verdict.unknownNeverReached.length,
       unknown_reached_provider: verdict.unknownReachedProvider.length,
       unknown_never_reached: verdict.unknownNeverReached.length,

@@ -32,8 +32,11 @@ export interface PassDeps {
 }
 
 export interface PassResult {
-  /** `sweep`: every due, unsettled reminder was re-enqueued (first pass, Redis lost its data, or the sweep timer). */
-  mode: "incremental" | "sweep";
+  /**
+   * `sweep`: every due, unsettled reminder was re-enqueued (first pass, Redis lost its data, or the sweep timer);
+   * `resumed-sweep`: the rest of a sweep that a failure cut short.
+   */
+  mode: "incremental" | "sweep" | "resumed-sweep";
   /** Appointments looked at. */
   looked: number;
   /** Reminders added under their key (a no-op where the job already exists). */
@@ -68,57 +71,77 @@ export async function runPass(deps: PassDeps): Promise<PassResult> {
   const now = await databaseNow(deps.db);
   const { redis } = deps;
   const markerKey = `${deps.queue.qualifiedName}:scheduler-swept-at`;
-  const sweptAt = await redis.get(markerKey);
-  const sweep = sweptAt === null || now.getTime() - Number(sweptAt) >= (deps.fullSweepMs ?? DEFAULT_FULL_SWEEP_MS);
+  const startedKey = `${deps.queue.qualifiedName}:scheduler-sweep-started-at`;
+  const fullSweepMs = deps.fullSweepMs ?? DEFAULT_FULL_SWEEP_MS;
+  const [sweptAt, sweepStartedAt] = (await redis.mget(markerKey, startedKey)).map((v) => (v === null ? undefined : Number(v)));
+  const sweep = sweptAt === undefined || now.getTime() - sweptAt >= fullSweepMs;
+  // A sweep that a failure cut short (Postgres restarting half-way) is resumed rather than begun again: its bookmark
+  // reset has committed and each page it finished saved its bookmarks, so the bookmarks ask for exactly the rest.
+  // Its start lives in the same Redis as the jobs: if Redis lost them since, the start is gone too and a new sweep begins.
+  const resumed =
+    sweep && sweepStartedAt !== undefined && sweepStartedAt > (sweptAt ?? 0) && now.getTime() - sweepStartedAt < fullSweepMs;
   const abandonedAfterMs = deps.abandonedAfterMs ?? DEFAULT_ABANDONED_AFTER_MS;
   const ledger = new DeliveryLedger(deps.db);
-  // Reminders enqueued but never turned into a delivery, for appointments that have started: looked for in sweeps
-  // only (they follow a loss of jobs), over the last hours of starts, and before this pass enqueues anything new.
-  const neverCreated = sweep ? await recordLostReminders(deps, ledger, now, abandonedAfterMs) : 0;
-  if (sweep) await resetReminderBookmarks(deps.db, deps.plan, now);
+  let neverCreated = 0;
+  if (sweep && !resumed) {
+    // Reminders enqueued but never turned into a delivery, for appointments that have started: looked for in sweeps
+    // only (they follow a loss of jobs), over the last hours of starts, and before this pass enqueues anything new.
+    neverCreated = await recordLostReminders(deps, ledger, now, abandonedAfterMs);
+    await resetReminderBookmarks(deps.db, deps.plan, now);
+    await redis.set(startedKey, String(now.getTime()));
+  }
 
   let looked = 0;
   let enqueued = 0;
   let afterId = 0;
   let saving: Promise<void> = Promise.resolve();
-  for (;;) {
-    const page = await findReminderCandidates(deps.db, deps.plan, now, { afterId, limit: deps.batchSize });
-    looked += page.length;
-    const jobs: ReminderPayload[] = [];
-    const marks: ReminderBookmark[] = page.map((c) => {
-      const due = c.dueStep ?? 0;
-      if (due > c.enqueuedStep && !c.settled) {
-        jobs.push({
-          key: reminderKey({ appointmentId: c.appointmentId, startsAt: c.startsAt, step: due }),
+  try {
+    for (;;) {
+      const page = await findReminderCandidates(deps.db, deps.plan, now, { afterId, limit: deps.batchSize });
+      looked += page.length;
+      const jobs: ReminderPayload[] = [];
+      const marks: ReminderBookmark[] = page.map((c) => {
+        const due = c.dueStep ?? 0;
+        if (due > c.enqueuedStep && !c.settled) {
+          jobs.push({
+            key: reminderKey({ appointmentId: c.appointmentId, startsAt: c.startsAt, step: due }),
+            appointmentId: c.appointmentId,
+            startsAt: c.startsAt.toISOString(),
+            step: due,
+          });
+        }
+        const through = Math.max(due, c.enqueuedStep);
+        const over = c.startsAt.getTime() <= now.getTime();
+        return {
           appointmentId: c.appointmentId,
-          startsAt: c.startsAt.toISOString(),
-          step: due,
-        });
-      }
-      const through = Math.max(due, c.enqueuedStep);
-      const over = c.startsAt.getTime() <= now.getTime();
-      return {
-        appointmentId: c.appointmentId,
-        startsAt: c.startsAt,
-        nextDueAt: over ? undefined : nextStepDueAt(deps.plan, c.startsAt, through),
-        enqueuedStep: through,
-      };
-    });
-    // Enqueue before saving the bookmarks: a crash in between makes the next pass enqueue again, which is a no-op.
-    // The save overlaps with reading and enqueueing the next page (one save in flight at a time).
-    await enqueueReminders(deps.queue, jobs, deps.backoffMs);
-    await saving;
-    saving = saveReminderBookmarks(deps.db, marks);
-    saving.catch(() => undefined); // handled by the next `await saving`; this only keeps Node from calling it unhandled
-    enqueued += jobs.length;
-    if (page.length < deps.batchSize) break;
-    afterId = page[page.length - 1]!.appointmentId;
+          startsAt: c.startsAt,
+          nextDueAt: over ? undefined : nextStepDueAt(deps.plan, c.startsAt, through),
+          enqueuedStep: through,
+        };
+      });
+      // Enqueue before saving the bookmarks: a crash in between makes the next pass enqueue again, which is a no-op.
+      // The save overlaps with reading and enqueueing the next page (one save in flight at a time).
+      await enqueueReminders(deps.queue, jobs, deps.backoffMs);
+      await saving;
+      saving = saveReminderBookmarks(deps.db, marks);
+      saving.catch(() => undefined); // handled by the next `await saving`; this only keeps Node from calling it unhandled
+      enqueued += jobs.length;
+      if (page.length < deps.batchSize) break;
+      afterId = page[page.length - 1]!.appointmentId;
+    }
+  } catch (error) {
+    // A pass cut short leaves its finished pages' bookmarks saved before it reports: the next pass (which resumes
+    // a sweep from them) must not start while one is still in flight.
+    await saving.catch(() => undefined);
+    throw error;
   }
   await saving;
   const settled = await ledger.settleAbandoned(abandonedAfterMs);
   const abandoned = { ...settled, neverCreated };
-  if (sweep) await redis.set(markerKey, String(now.getTime()));
-  const result: PassResult = { mode: sweep ? "sweep" : "incremental", looked, enqueued, abandoned, ms: Date.now() - started };
+  // A resumed sweep counts from its start, so that the next timed sweep is not put off by the failure.
+  if (sweep) await redis.set(markerKey, String(resumed ? sweepStartedAt : now.getTime()));
+  const mode = resumed ? "resumed-sweep" : sweep ? "sweep" : "incremental";
+  const result: PassResult = { mode, looked, enqueued, abandoned, ms: Date.now() - started };
   deps.logger.info(result, "scheduler pass done");
   return result;
 }

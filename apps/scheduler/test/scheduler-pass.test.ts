@@ -157,6 +157,26 @@ describe("scheduler pass", () => {
     ]);
   });
 
+  it("a sweep cut short half-way is resumed by the next pass, not begun again; a loss of Redis since begins a new one", async () => {
+    for (let i = 0; i < 20; i++) {
+      const c = await createContact(db);
+      await createAppointment(db, c.id, { now, inMinutes: 10 + i * 7 });
+    }
+    // The second page's enqueue fails, as when a server restarts half-way: the first page (7 of 20) is done.
+    let calls = 0;
+    const failing = Object.create(queue) as Queue;
+    failing.addBulk = (jobs) => (++calls === 2 ? Promise.reject(new Error("connection lost")) : queue.addBulk(jobs));
+    await expect(runPass({ ...deps(), queue: failing })).rejects.toThrow("connection lost");
+    expect(await queue.count()).toBe(7);
+
+    expect(await runPass(deps())).toMatchObject({ mode: "resumed-sweep", looked: 13, enqueued: 13 });
+    expect(await queue.count()).toBe(20);
+    expect(await runPass(deps())).toMatchObject({ mode: "incremental", looked: 0 });
+
+    await deletePrefix(prefix); // Redis loses the jobs, and the sweep's bookkeeping with them
+    expect(await runPass(deps())).toMatchObject({ mode: "sweep", looked: 20, enqueued: 20 });
+  });
+
   it("a reminder whose job was lost after its appointment started is recorded as skipped, not lost without a trace", async () => {
     const c = await createContact(db);
     const a = await createAppointment(db, c.id, { now, inMinutes: 90 });
