@@ -20,3 +20,5 @@ export { InvalidPayloadError } from "./invalid-payload-error";
 export { ConfigError } from "./config-error";
 export { maskUrlPassword, connectionErrorCause } from "./server-unavailable";
 export { withDeadline } from "./with-deadline";
+export { interpretProviderStatus, smsKeyword, normalizeAddress, OPT_OUT_KEYWORDS, OPT_IN_KEYWORDS, HELP_KEYWORDS } from "./provider-status";
+export type { ProviderStatus } from "./provider-status";

@@ -11,8 +11,10 @@ describe("delivery state machine", () => {
     expect(canTransition("unknown", "sending")).toBe(false);
   });
 
-  it("terminal states are final", () => {
-    for (const from of TERMINAL_STATES) for (const to of DELIVERY_STATES) expect(canTransition(from, to)).toBe(false);
+  it("terminal states are final, except that a sent message the provider could not deliver becomes undelivered", () => {
+    for (const from of TERMINAL_STATES) {
+      for (const to of DELIVERY_STATES) expect([from, to, canTransition(from, to)]).toEqual([from, to, from === "sent" && to === "undelivered"]);
+    }
   });
 
   it("pending and sending are the only unsettled states", () => {

@@ -19,3 +19,5 @@ export { migrate, ensureDatabase, assertMigrated, MIGRATIONS_DIR } from "./migra
 export type { MigrationResult } from "./migrate";
 export { checkPostgres, PostgresUnavailableError } from "./preflight";
 export { assertProductionClock } from "./production-clock";
+export { EvidenceLedger } from "./evidence-ledger";
+export type { ProviderReport, ReportOutcome, Suppression } from "./evidence-ledger";

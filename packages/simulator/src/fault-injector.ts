@@ -1,14 +1,22 @@
 import { SIM_PROVIDERS, type SimProvider } from "./request-record";
 
-export const FAULT_KINDS = ["500", "429", "hang", "reset", "accept-then-reset"] as const;
+export const FAULT_KINDS = ["500", "429", "hang", "reset", "accept-then-reset", "accept-then-500"] as const;
 /**
  * - `500`, `429`: answered with the provider's error body; nothing recorded.
  * - `hang`: recorded as accepted, never answered (the socket stays open until the client gives up or the sim closes).
  * - `reset`: the socket is destroyed before anything is accepted; nothing recorded.
  * - `accept-then-reset`: recorded as accepted, then the socket is destroyed without an answer.
- * A client cannot tell `reset` from `accept-then-reset`: that is the point.
+ * - `accept-then-500`: recorded as accepted, then answered with the provider's 5xx error body (a gateway or a
+ *   post-commit failure: the provider created the message but the client hears an error). HubSpot applies the write.
+ * A client cannot tell `reset` from `accept-then-reset`, nor `500` from `accept-then-500`: that is the point. The
+ * accepting kinds schedule status callbacks and SendGrid events as a provider that created the message would.
  */
 export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** The answers a `500` or `accept-then-500` fault may give (a 5xx a client must treat as "maybe accepted"). */
+export const FAULT_STATUSES = [500, 502, 503, 504] as const;
+export type FaultStatus = (typeof FAULT_STATUSES)[number];
+const STATUS_KINDS: readonly FaultKind[] = ["500", "accept-then-500"];
 
 export interface Fault {
   kind: FaultKind;
@@ -18,6 +26,8 @@ export interface Fault {
   times?: number;
   /** For `429`: the Retry-After header, in seconds; default the simulator's `retryAfterSeconds`. */
   retryAfterSeconds?: number;
+  /** For `500` and `accept-then-500`: the status answered; default 500. */
+  status?: FaultStatus;
 }
 
 interface PendingFault {
@@ -54,7 +64,7 @@ export class FaultInjector {
 
 export function validateFault(value: unknown): Fault {
   if (typeof value !== "object" || value === null) throw new Error("a fault must be an object like {kind, provider?, times?}");
-  const { kind, provider, times, retryAfterSeconds } = value as Record<string, unknown>;
+  const { kind, provider, times, retryAfterSeconds, status } = value as Record<string, unknown>;
   if (typeof kind !== "string" || !(FAULT_KINDS as readonly string[]).includes(kind)) {
     throw new Error(`fault.kind must be one of ${FAULT_KINDS.join(", ")}, got ${JSON.stringify(kind)}`);
   }
@@ -66,6 +76,14 @@ export function validateFault(value: unknown): Fault {
   }
   if (retryAfterSeconds !== undefined && (typeof retryAfterSeconds !== "number" || retryAfterSeconds < 0)) {
     throw new Error(`fault.retryAfterSeconds must be a number >= 0, got ${JSON.stringify(retryAfterSeconds)}`);
+  }
+  if (status !== undefined) {
+    if (!STATUS_KINDS.includes(kind as FaultKind)) {
+      throw new Error(`fault.status applies only to the kinds ${STATUS_KINDS.join(", ")}; remove it from this ${kind} fault`);
+    }
+    if (!(FAULT_STATUSES as readonly unknown[]).includes(status)) {
+      throw new Error(`fault.status must be one of ${FAULT_STATUSES.join(", ")}, got ${JSON.stringify(status)}`);
+    }
   }
   return value as Fault;
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { FaultStatus } from "./fault-injector";
 import { jsonReply, type Reply } from "./http-io";
 
 /**
@@ -22,9 +23,9 @@ export function rateLimitReply(policyName: RateLimitPolicy, retryAfterSeconds: n
   return { ...reply, headers: { ...reply.headers, ...headers, "Retry-After": String(Math.max(0, Math.ceil(retryAfterSeconds))) } };
 }
 
-export function hubSpotFaultReply(status: 500 | 429, retryAfterSeconds: number): Reply {
+export function hubSpotFaultReply(status: 429 | FaultStatus, retryAfterSeconds: number): Reply {
   if (status === 429) return rateLimitReply("TEN_SECONDLY_ROLLING", retryAfterSeconds);
-  return hubSpotError(500, "INTERNAL_ERROR", "internal error");
+  return hubSpotError(status, "INTERNAL_ERROR", "internal error");
 }
 
 export function contactNotFound(id: string): Reply {

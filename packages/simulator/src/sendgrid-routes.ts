@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { STATUS_CODES } from "node:http";
+import type { FaultStatus } from "./fault-injector";
 import { bearerToken, jsonReply, parseJson, type ProviderRoute, type Reply } from "./http-io";
 import type { RequestRecord } from "./request-record";
 
@@ -8,13 +10,13 @@ export function sendGridError(status: number, errors: Array<{ message: string; f
   return jsonReply(status, { errors: errors.map((e) => ({ message: e.message, field: e.field ?? null, help: e.help ?? null })) });
 }
 
-export function sendGridFaultReply(status: 500 | 429, retryAfterSeconds: number): Reply {
+export function sendGridFaultReply(status: 429 | FaultStatus, retryAfterSeconds: number): Reply {
   if (status === 429) {
     const reply = sendGridError(429, [{ message: "too many requests" }]);
     const resetAt = String(Math.ceil(Date.now() / 1000) + retryAfterSeconds);
     return { ...reply, headers: { ...reply.headers, "Retry-After": String(retryAfterSeconds), "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": resetAt } };
   }
-  return sendGridError(500, [{ message: "Internal server error" }]);
+  return sendGridError(status, [{ message: status === 500 ? "Internal server error" : (STATUS_CODES[status] ?? "Server error") }]);
 }
 
 interface MailBody {

@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { STATUS_CODES } from "node:http";
+import type { FaultStatus } from "./fault-injector";
 import { basicCredentials, jsonReply, type ProviderRoute, type Reply, type SimRequest } from "./http-io";
 import type { RequestRecord } from "./request-record";
 import type { StatusCallbacks } from "./status-callbacks";
@@ -22,12 +24,13 @@ export function twilioError(status: number, code: number, message: string): Repl
   return jsonReply(status, { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status });
 }
 
-export function twilioFaultReply(status: 500 | 429, retryAfterSeconds: number): Reply {
+/** A 429, or a 5xx in Twilio's error shape (20500 for every 5xx, so that a client parses them all alike). */
+export function twilioFaultReply(status: 429 | FaultStatus, retryAfterSeconds: number): Reply {
   if (status === 429) {
     const reply = twilioError(429, 20429, "Too Many Requests");
     return { ...reply, headers: { ...reply.headers, "Retry-After": String(retryAfterSeconds) } };
   }
-  return twilioError(500, 20500, "Internal Server Error");
+  return twilioError(status, 20500, STATUS_CODES[status] ?? "Internal Server Error");
 }
 
 /** Twilio's RFC 2822 form: "Thu, 30 Jul 2015 20:12:31 +0000" (the SDK parses exactly this). */
