@@ -21,6 +21,12 @@ function numberField(body: string, field: string): number | undefined {
   return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : undefined;
 }
 
+/** `{"url": "..."}` or `{"url": null}`; undefined when the body is neither. */
+function urlField(body: string): string | null | undefined {
+  const value = (parseJson(body) as Record<string, unknown> | undefined)?.url;
+  return value === null || (typeof value === "string" && value.length > 0) ? value : undefined;
+}
+
 function stringField(body: string, field: string): string | undefined {
   const value = (parseJson(body) as Record<string, unknown> | undefined)?.[field];
   return typeof value === "string" && value.length > 0 ? value : undefined;
@@ -32,7 +38,16 @@ function stringField(body: string, field: string): string | undefined {
  *   POST/DELETE /__sim/faults             (POST body: a fault or an array of faults)
  *   POST        /__sim/refuse-connections {"ms": 2000}
  *   PUT         /__sim/latency            {"ms": 200}
+ *   PUT         /__sim/list-lag           {"ms": 5000}  (Twilio lists leave out what is younger)
  *   POST        /__sim/unsubscribed       {"phone": "+15551234567"};  DELETE /__sim/unsubscribed/{phone}
+ *   POST        /__sim/undeliverable      {"phone": "+15551234567"}  (as failDelivery)
+ *   GET/PUT     /__sim/twilio/inbound-webhook {"url": "http://..." | null}
+ *   POST        /__sim/inbound-sms        {"from": "+15551234567", "body": "STOP", "to"?: "+15005550006"}
+ *                                          (answers {"status", "body"}: the receiver's answer; 502 if none)
+ *   GET/PUT     /__sim/sendgrid/event-webhook {"url": "http://..." | null}  (answers {"url", "publicKey"})
+ *   POST        /__sim/sendgrid/bounces   {"email": "gone@example.com"}
+ *   PUT         /__sim/callback-chaos     {"duplicateRate": 0.1, "reorderRate": 0.1}  (omitted: 0)
+ *   GET         /__sim/callback-stats     ({"posted", "duplicated", "reordered", "failed"})
  *   GET/PUT     /__sim/hubspot/settings   (PUT body: some HubSpotSettings fields, e.g. {"rejectUnknownProperties": false,
  *                                          "requestsPerTenSeconds": 190, "missingScopes": ["crm.objects.contacts.write"]})
  *   GET         /__sim/hubspot/usage      (requests answered; every 429 of the rate limits: when, which policy)
@@ -42,7 +57,7 @@ function stringField(body: string, field: string): string | undefined {
  *   POST        /__sim/hubspot/missing    {"id": "123"}  (deletes it, as DELETE /__sim/hubspot/contacts/{id})
  *   POST        /__sim/reset;  GET /__sim/health
  */
-export function handleControl(sim: Simulator, request: SimRequest): ControlReply {
+export async function handleControl(sim: Simulator, request: SimRequest): Promise<ControlReply> {
   const { method, pathname, body } = request;
   const path = pathname.slice(CONTROL_PREFIX.length);
   const route = `${method} ${path}`;
@@ -75,12 +90,65 @@ export function handleControl(sim: Simulator, request: SimRequest): ControlReply
         sim.setLatency(ms);
         return jsonReply(200, { latencyMs: ms });
       }
+      case "PUT list-lag": {
+        const ms = numberField(body, "ms");
+        if (ms === undefined) return badRequest('body must be {"ms": <milliseconds>}');
+        sim.setListLag(ms);
+        return jsonReply(200, { listLagMs: ms });
+      }
       case "POST unsubscribed": {
         const phone = stringField(body, "phone");
         if (phone === undefined) return badRequest('body must be {"phone": "+E164"}');
         sim.unsubscribe(phone);
         return jsonReply(201, { unsubscribed: phone });
       }
+      case "POST undeliverable": {
+        const phone = stringField(body, "phone");
+        if (phone === undefined) return badRequest('body must be {"phone": "+E164"}');
+        sim.failDelivery(phone);
+        return jsonReply(201, { undeliverable: phone });
+      }
+      case "GET twilio/inbound-webhook":
+        return jsonReply(200, sim.configureTwilioInbound());
+      case "PUT twilio/inbound-webhook": {
+        const url = urlField(body);
+        if (url === undefined) return badRequest('body must be {"url": "http://..."} or {"url": null}');
+        return jsonReply(200, sim.configureTwilioInbound({ url }));
+      }
+      case "POST inbound-sms": {
+        const sms = parseJson(body) as { from?: unknown; body?: unknown; to?: unknown } | undefined;
+        if (typeof sms?.from !== "string" || typeof sms.body !== "string" || (sms.to !== undefined && typeof sms.to !== "string")) {
+          return badRequest('body must be {"from": "+E164", "body": "...", "to"?: "+E164"}');
+        }
+        let answer: { status: number; body: string };
+        try {
+          answer = await sim.receiveSms({ from: sms.from, body: sms.body, ...(sms.to !== undefined && { to: sms.to }) });
+        } catch (err) {
+          // The request was sound; the receiver (or its configuration) was not: a gateway's error, not the caller's.
+          return jsonReply(502, { error: (err as Error).message });
+        }
+        return jsonReply(200, answer);
+      }
+      case "GET sendgrid/event-webhook":
+        return jsonReply(200, sim.configureSendGridEvents());
+      case "PUT sendgrid/event-webhook": {
+        const url = urlField(body);
+        if (url === undefined) return badRequest('body must be {"url": "http://..."} or {"url": null}');
+        return jsonReply(200, sim.configureSendGridEvents({ url }));
+      }
+      case "POST sendgrid/bounces": {
+        const email = stringField(body, "email");
+        if (email === undefined) return badRequest('body must be {"email": "someone@example.com"}');
+        sim.bounceEmail(email);
+        return jsonReply(201, { bounces: email });
+      }
+      case "PUT callback-chaos": {
+        const chaos = parseJson(body);
+        if (typeof chaos !== "object" || chaos === null || Array.isArray(chaos)) return badRequest('body must be {"duplicateRate"?: 0..1, "reorderRate"?: 0..1}');
+        return jsonReply(200, sim.setCallbackChaos(chaos));
+      }
+      case "GET callback-stats":
+        return jsonReply(200, sim.callbackStats());
       case "GET hubspot/settings":
         return jsonReply(200, sim.configureHubSpot());
       case "PUT hubspot/settings":

@@ -3,6 +3,7 @@ import { STATUS_CODES } from "node:http";
 import type { FaultStatus } from "./fault-injector";
 import { bearerToken, jsonReply, parseJson, type ProviderRoute, type Reply } from "./http-io";
 import type { RequestRecord } from "./request-record";
+import type { SendGridEvents } from "./sendgrid-events";
 
 const HELP = "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html";
 
@@ -26,11 +27,15 @@ interface MailBody {
   content?: Array<{ type?: unknown; value?: unknown }>;
   template_id?: unknown;
   custom_args?: Record<string, unknown>;
+  categories?: unknown;
 }
 
-/** SendGrid v3 `POST /v3/mail/send`: 202 with an empty body and an X-Message-Id header, or SendGrid's error list. */
+/**
+ * SendGrid v3 `POST /v3/mail/send`: 202 with an empty body and an X-Message-Id header, or SendGrid's error list. An
+ * accepted mail is recorded (its first recipient) and every recipient's events are scheduled.
+ */
 export class SendGridRoutes {
-  constructor(private readonly deps: { records: RequestRecord }) {}
+  constructor(private readonly deps: { records: RequestRecord; events: SendGridEvents }) {}
 
   route(method: string, pathname: string): ProviderRoute | undefined {
     if (pathname !== "/v3/mail/send") return undefined;
@@ -66,6 +71,15 @@ export class SendGridRoutes {
       ...(typeof subject === "string" && { subject }),
       ...(deliveryId !== undefined && { deliveryId: String(deliveryId) }),
     });
+    const categories = Array.isArray(mail.categories) ? mail.categories.filter((c): c is string => typeof c === "string") : [];
+    let recipient = 0;
+    for (const each of mail.personalizations!) {
+      const customArgs = customArgsOf(mail.custom_args, each.custom_args);
+      for (const to of Array.isArray(each.to) ? each.to : []) {
+        if (typeof to.email !== "string") continue;
+        this.deps.events.accepted({ messageId: id, recipient: recipient++, email: to.email, customArgs, categories });
+      }
+    }
     return { status: 202, headers: { "X-Message-Id": id } };
   }
 }
@@ -91,6 +105,19 @@ function validate(mail: MailBody): Reply | undefined {
     return sendGridError(400, [{ message: "The subject is required. You can get around this requirement if you use a template with a subject defined or if every personalization has a subject defined.", field: "subject", help: `${HELP}#message.subject` }]);
   }
   return undefined;
+}
+
+/**
+ * The mail's custom_args under the personalization's, as strings (SendGrid wants strings; another value is kept
+ * readable rather than refused, as the simulator does not judge custom_args).
+ */
+function customArgsOf(...levels: unknown[]): Record<string, string> {
+  const merged: Record<string, string> = {};
+  for (const level of levels) {
+    if (typeof level !== "object" || level === null || Array.isArray(level)) continue;
+    for (const [key, value] of Object.entries(level)) merged[key] = typeof value === "string" ? value : JSON.stringify(value);
+  }
+  return merged;
 }
 
 function nonEmpty(value: unknown): value is string {

@@ -1,17 +1,20 @@
 import http from "node:http";
 import { CONTROL_PREFIX, handleControl } from "./control-routes";
-import { FaultInjector, type Fault } from "./fault-injector";
+import { FaultInjector, type Fault, type FaultStatus } from "./fault-injector";
 import { jsonReply, readBody, type ProviderRoute, type Reply, type SimRequest } from "./http-io";
 import { hubSpotFaultReply } from "./hubspot-replies";
 import { HubSpotRoutes } from "./hubspot-routes";
-import { SIMULATOR_TWILIO_AUTH_TOKEN } from "./provider-env";
+import { SIMULATOR_TWILIO_ACCOUNT_SID, SIMULATOR_TWILIO_AUTH_TOKEN, SIMULATOR_TWILIO_FROM_NUMBER } from "./provider-env";
 import { RequestRecord, type SimProvider } from "./request-record";
+import { SendGridEvents } from "./sendgrid-events";
 import { SendGridRoutes, sendGridFaultReply } from "./sendgrid-routes";
 import type { Simulator, SimulatorOptions } from "./simulator";
-import { StatusCallbacks, type SimLogger } from "./status-callbacks";
-import { TwilioRoutes, twilioFaultReply } from "./twilio-routes";
+import { StatusCallbacks, validateWebhookUrl, type SimLogger, type WebhookAnswer } from "./status-callbacks";
+import { inboundParams, optOutType, type InboundSms } from "./twilio-inbound";
+import { E164, TwilioRoutes, twilioFaultReply } from "./twilio-routes";
+import { twilioWebhook } from "./twilio-signature";
 
-const faultReplies: Record<SimProvider, (status: 500 | 429, retryAfterSeconds: number) => Reply> = {
+const faultReplies: Record<SimProvider, (status: 429 | FaultStatus, retryAfterSeconds: number) => Reply> = {
   "twilio-sms": twilioFaultReply,
   "twilio-voice": twilioFaultReply,
   sendgrid: sendGridFaultReply,
@@ -32,13 +35,19 @@ class SimulatorServer implements Simulator {
   private readonly requests = new RequestRecord();
   private readonly faults = new FaultInjector();
   private readonly unsubscribed = new Set<string>();
+  private readonly undeliverable = new Set<string>();
   private readonly callbacks: StatusCallbacks;
+  private readonly sendGridEvents: SendGridEvents;
   private readonly twilio: TwilioRoutes;
   private readonly sendGrid: SendGridRoutes;
   private readonly hubSpot: HubSpotRoutes;
   private readonly timers = new Set<NodeJS.Timeout>();
   private latencyMs: number;
   private readonly initialLatencyMs: number;
+  private listLagMs: number;
+  private readonly initialListLagMs: number;
+  private inboundUrl: string | null;
+  private readonly initialInboundUrl: string | null;
   private boundPort = 0;
   private refusing = false;
   private relistenTimer: NodeJS.Timeout | undefined;
@@ -49,18 +58,24 @@ class SimulatorServer implements Simulator {
     this.log = options.log ?? (() => {});
     this.authToken = options.twilioAuthToken ?? SIMULATOR_TWILIO_AUTH_TOKEN;
     this.latencyMs = this.initialLatencyMs = options.latencyMs ?? 0;
-    this.callbacks = new StatusCallbacks({
-      authToken: () => this.authToken,
-      delayMs: () => this.options.callbackDelayMs ?? 50,
-      log: this.log,
-    });
+    this.listLagMs = this.initialListLagMs = validateMs(options.listLagMs ?? 0, "listLagMs");
+    this.inboundUrl = this.initialInboundUrl =
+      options.twilioInboundUrl === undefined ? null : validateWebhookUrl(options.twilioInboundUrl, "twilioInboundUrl");
+    this.callbacks = new StatusCallbacks({ delayMs: () => this.options.callbackDelayMs ?? 50, log: this.log });
     this.twilio = new TwilioRoutes({
       records: this.requests,
       callbacks: this.callbacks,
       unsubscribed: this.unsubscribed,
+      undeliverable: this.undeliverable,
+      listLagMs: () => this.listLagMs,
       authToken: () => this.authToken,
     });
-    this.sendGrid = new SendGridRoutes({ records: this.requests });
+    this.sendGridEvents = new SendGridEvents({
+      callbacks: this.callbacks,
+      ...(options.sendgridEventSigningKey !== undefined && { signingKey: options.sendgridEventSigningKey }),
+      ...(options.sendgridEventWebhookUrl !== undefined && { url: options.sendgridEventWebhookUrl }),
+    });
+    this.sendGrid = new SendGridRoutes({ records: this.requests, events: this.sendGridEvents });
     this.hubSpot = new HubSpotRoutes({ records: this.requests, ...(options.hubspot && { settings: options.hubspot }) });
     this.server = http.createServer((req, res) => {
       this.onRequest(req, res).catch((err: unknown) => {
@@ -119,6 +134,50 @@ class SimulatorServer implements Simulator {
     this.unsubscribed.delete(phone);
   }
 
+  failDelivery(phone: string): void {
+    this.undeliverable.add(phone);
+  }
+
+  setListLag(ms: number): void {
+    this.listLagMs = validateMs(ms, "the list lag");
+  }
+
+  configureTwilioInbound: Simulator["configureTwilioInbound"] = (settings = {}) => {
+    if (settings.url !== undefined) this.inboundUrl = settings.url === null ? null : validateWebhookUrl(settings.url, "the Twilio inbound URL");
+    return { url: this.inboundUrl };
+  };
+
+  async receiveSms(sms: InboundSms): Promise<WebhookAnswer> {
+    const url = this.inboundUrl;
+    const to = sms.to ?? SIMULATOR_TWILIO_FROM_NUMBER;
+    if (url === null) throw new Error("no inbound URL: start the simulator with twilioInboundUrl or call configureTwilioInbound({ url })");
+    if (typeof sms.from !== "string" || !E164.test(sms.from)) throw new Error(`receiveSms: from must be an E.164 number, got ${JSON.stringify(sms.from)}`);
+    if (!E164.test(to)) throw new Error(`receiveSms: to must be an E.164 number, got ${JSON.stringify(to)}`);
+    if (typeof sms.body !== "string") throw new Error("receiveSms: body must be a string");
+    // Twilio handles the keyword itself, before and whatever the webhook answers. Real opt-outs hold per pair of
+    // sender and account number; the simulator's are per sender, which is the same while the apps send from one number.
+    const keyword = optOutType(sms.body);
+    if (keyword === "STOP") this.unsubscribe(sms.from);
+    if (keyword === "START") this.resubscribe(sms.from);
+    const inbound = { accountSid: SIMULATOR_TWILIO_ACCOUNT_SID, from: sms.from, to, body: sms.body };
+    const sid = this.twilio.receive(inbound);
+    return this.callbacks.send(url, twilioWebhook(this.authToken, url, inboundParams({ ...inbound, sid })));
+  }
+
+  get sendgridEventPublicKey(): string {
+    return this.sendGridEvents.publicKey;
+  }
+
+  configureSendGridEvents: Simulator["configureSendGridEvents"] = (settings) => this.sendGridEvents.configure(settings);
+
+  bounceEmail(email: string): void {
+    this.sendGridEvents.bounce(email);
+  }
+
+  setCallbackChaos: Simulator["setCallbackChaos"] = (chaos) => this.callbacks.setChaos(chaos);
+
+  callbackStats: Simulator["callbackStats"] = () => this.callbacks.stats();
+
   configureHubSpot: Simulator["configureHubSpot"] = (settings = {}) => this.hubSpot.configure(settings);
 
   hubSpotUsage: Simulator["hubSpotUsage"] = () => this.hubSpot.usage();
@@ -164,10 +223,15 @@ class SimulatorServer implements Simulator {
     this.requests.clear();
     this.faults.clear();
     this.unsubscribed.clear();
+    this.undeliverable.clear();
     this.twilio.reset();
     this.hubSpot.reset();
+    this.sendGridEvents.reset();
     this.callbacks.cancelPending();
+    this.callbacks.resetChaos();
     this.latencyMs = this.initialLatencyMs;
+    this.listLagMs = this.initialListLagMs;
+    this.inboundUrl = this.initialInboundUrl;
   }
 
   close(): Promise<void> {
@@ -194,7 +258,7 @@ class SimulatorServer implements Simulator {
       body: await readBody(req),
     };
     if (request.pathname.startsWith(CONTROL_PREFIX)) {
-      const { afterReply, ...reply } = handleControl(this, request);
+      const { afterReply, ...reply } = await handleControl(this, request);
       this.write(res, reply);
       if (afterReply) res.once("finish", afterReply);
       return;
@@ -218,7 +282,7 @@ class SimulatorServer implements Simulator {
       case "500":
       case "429": {
         const retryAfter = fault.retryAfterSeconds ?? this.options.retryAfterSeconds ?? 1;
-        await this.answer(res, faultReplies[route.provider](fault.kind === "500" ? 500 : 429, retryAfter));
+        await this.answer(res, faultReplies[route.provider](fault.kind === "500" ? (fault.status ?? 500) : 429, retryAfter));
         return;
       }
       case "hang":
@@ -234,6 +298,12 @@ class SimulatorServer implements Simulator {
         route.handle(request);
         await this.delay();
         req.socket.destroy();
+        return;
+      case "accept-then-500":
+        // Whatever the handler answered is lost: the client hears only the 5xx, as when a gateway fails after the
+        // provider committed (HubSpot's write included).
+        route.handle(request);
+        await this.answer(res, faultReplies[route.provider](fault.status ?? 500, 0));
         return;
     }
   }
@@ -264,4 +334,9 @@ class SimulatorServer implements Simulator {
       this.timers.add(timer);
     });
   }
+}
+
+function validateMs(ms: number, what: string): number {
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) throw new Error(`${what} must be a number of milliseconds >= 0, got ${JSON.stringify(ms)}`);
+  return ms;
 }

@@ -44,6 +44,21 @@ export interface CallbackStats {
 }
 
 const CALLBACK_TIMEOUT_MS = 5_000;
+
+/** Checks a webhook URL when it is configured, so that a typo fails there and not, silently, at every post. */
+export function validateWebhookUrl(url: string, what: string): string {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed?.protocol !== "http:" && parsed?.protocol !== "https:") {
+    throw new Error(`${what} must be an absolute http(s) URL, got ${JSON.stringify(url)}`);
+  }
+  return url;
+}
+
 const NO_CHAOS: CallbackChaos = { duplicateRate: 0, reorderRate: 0 };
 
 /**
@@ -62,7 +77,7 @@ export class StatusCallbacks {
   private closed = false;
 
   constructor(
-    private readonly options: { delayMs: () => number; log: SimLogger; random?: () => number },
+    private readonly options: { delayMs: () => number; log: SimLogger },
   ) {}
 
   /**
@@ -80,7 +95,7 @@ export class StatusCallbacks {
       return;
     }
     if (this.closed || steps.length === 0) return;
-    const reversed = steps.filter((step) => step.request).length > 1 && this.random() < this.chaos.reorderRate;
+    const reversed = steps.filter((step) => step.request).length > 1 && Math.random() < this.chaos.reorderRate;
     if (reversed) this.counts.reordered += 1;
     const held: WebhookRequest[] = [];
     const walk = (index: number): void => {
@@ -99,13 +114,15 @@ export class StatusCallbacks {
 
   /** Replaces the chaos (an omitted rate is 0) and returns it; a rate outside 0..1 throws. */
   setChaos(chaos: Partial<CallbackChaos>): CallbackChaos {
-    const next = { ...NO_CHAOS, ...chaos };
+    const unknown = Object.keys(chaos).filter((name) => !(name in NO_CHAOS));
+    if (unknown.length > 0) throw new Error(`callback chaos has duplicateRate and reorderRate only, not ${unknown.join(", ")}`);
+    const next = { duplicateRate: chaos.duplicateRate ?? 0, reorderRate: chaos.reorderRate ?? 0 };
     for (const [name, rate] of Object.entries(next)) {
       if (typeof rate !== "number" || !(rate >= 0 && rate <= 1)) {
         throw new Error(`${name} must be a probability from 0 to 1, got ${JSON.stringify(rate)}`);
       }
     }
-    this.chaos = { duplicateRate: next.duplicateRate, reorderRate: next.reorderRate };
+    this.chaos = next;
     return { ...this.chaos };
   }
 
@@ -206,7 +223,7 @@ export class StatusCallbacks {
       this.options.log({ msg: `${what} skipped: invalid URL`, url });
       return;
     }
-    const copies = this.random() < this.chaos.duplicateRate ? 2 : 1;
+    const copies = Math.random() < this.chaos.duplicateRate ? 2 : 1;
     if (copies === 2) this.counts.duplicated += 1;
     for (let copy = 0; copy < copies; copy += 1) {
       this.counts.posted += 1;
@@ -223,9 +240,5 @@ export class StatusCallbacks {
         },
       );
     }
-  }
-
-  private random(): number {
-    return (this.options.random ?? Math.random)();
   }
 }

@@ -3,11 +3,12 @@ import { STATUS_CODES } from "node:http";
 import type { FaultStatus } from "./fault-injector";
 import { basicCredentials, jsonReply, type ProviderRoute, type Reply, type SimRequest } from "./http-io";
 import type { RequestRecord } from "./request-record";
-import type { StatusCallbacks } from "./status-callbacks";
+import type { CallbackStep, StatusCallbacks } from "./status-callbacks";
+import { twilioWebhook } from "./twilio-signature";
 
-const API_VERSION = "2010-04-01";
+export const API_VERSION = "2010-04-01";
 const PATH = /^\/2010-04-01\/Accounts\/([^/]+)\/(Messages|Calls)(?:\/([^/]+))?\.json$/;
-const E164 = /^\+[1-9]\d{1,14}$/;
+export const E164 = /^\+[1-9]\d{1,14}$/;
 const DEFAULT_PAGE_SIZE = 50;
 const MAX_PAGE_SIZE = 1000;
 
@@ -17,8 +18,23 @@ export interface TwilioRoutesDeps {
   records: RequestRecord;
   callbacks: StatusCallbacks;
   unsubscribed: ReadonlySet<string>;
+  /** Numbers whose messages end `undelivered` and whose calls end `no-answer`. */
+  undeliverable: ReadonlySet<string>;
+  /** Lists leave out what was created less than this long ago. */
+  listLagMs: () => number;
   authToken: () => string;
 }
+
+/** A message Twilio received for one of the account's numbers. */
+export interface InboundMessage {
+  accountSid: string;
+  from: string;
+  to: string;
+  body: string;
+}
+
+/** The call statuses a StatusCallbackEvent can ask for, by the names the parameter uses. */
+const CALL_EVENTS: Record<string, string> = { initiated: "initiated", ringing: "ringing", answered: "in-progress", completed: "completed" };
 
 export function twilioError(status: number, code: number, message: string): Reply {
   return jsonReply(status, { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status });
@@ -56,7 +72,9 @@ function withDeliveryId(statusCallback: string | undefined): { deliveryId?: stri
 /**
  * Twilio's 2010-04-01 Messages and Calls: create (form-encoded), fetch, and list with Twilio's page envelope and its
  * `To`, `From`, `DateSent>`/`DateSent<` and `StartTime>`/`StartTime<` filters. The simulator "sends" at once, so
- * date_sent and start_time equal the creation time.
+ * date_sent and start_time equal the creation time. A message goes queued -> sent -> delivered (or undelivered,
+ * 30003), a call queued -> initiated -> ringing -> in-progress -> completed (or no-answer), each step a status
+ * callback; a list lags `listLagMs` behind, as Twilio's does, while fetch by sid sees a resource at once.
  */
 export class TwilioRoutes {
   private readonly messages: Resource[] = [];
@@ -155,17 +173,34 @@ export class TwilioRoutes {
       body: body ?? "",
       ...withDeliveryId(statusCallback),
     });
-    const base = { AccountSid: accountSid, ApiVersion: API_VERSION, From: message.from, MessageSid: sid, SmsSid: sid, To: message.to };
-    this.deps.callbacks.schedule(
-      statusCallback,
-      ["sent", "delivered"].map((status) => ({
-        params: { ...base, MessageStatus: status, SmsStatus: status },
-        apply: () => {
-          message.status = status;
-          message.date_updated = rfc2822(new Date());
-        },
-      })),
-    );
+    const base = {
+      AccountSid: accountSid,
+      ApiVersion: API_VERSION,
+      From: message.from,
+      MessageSid: sid,
+      SmsSid: sid,
+      To: message.to,
+      ...(message.messaging_service_sid !== null && { MessagingServiceSid: String(message.messaging_service_sid) }),
+    };
+    const undelivered = this.deps.undeliverable.has(message.to);
+    const steps: CallbackStep[] = ["sent", undelivered ? "undelivered" : "delivered"].map((status) => ({
+      apply: () => {
+        message.status = status;
+        message.date_updated = rfc2822(new Date());
+        if (status === "undelivered") {
+          message.error_code = 30003;
+          message.error_message = "Unreachable destination handset";
+        }
+      },
+      request: (url) =>
+        twilioWebhook(this.deps.authToken(), url, {
+          ...base,
+          MessageStatus: status,
+          SmsStatus: status,
+          ...(status === "undelivered" && { ErrorCode: "30003" }),
+        }),
+    }));
+    this.deps.callbacks.schedule(statusCallback, steps);
     return reply;
   }
 
@@ -223,27 +258,79 @@ export class TwilioRoutes {
       body: twiml ?? url ?? "",
       ...withDeliveryId(statusCallback),
     });
-    this.deps.callbacks.schedule(statusCallback, [
-      {
-        params: {
-          AccountSid: accountSid,
+    this.deps.callbacks.schedule(statusCallback, this.callSteps(call, requestedCallEvents(params)));
+    return reply;
+  }
+
+  /**
+   * The call's walk, each step a status callback if StatusCallbackEvent asked for it (Twilio's default: only the end).
+   * The end (completed, or no-answer for an undeliverable number) is always posted. SequenceNumber counts the
+   * callbacks of the call from 0, as Twilio's does, so that a receiver can tell when they arrive out of order.
+   */
+  private callSteps(call: Resource, requested: ReadonlySet<string>): CallbackStep[] {
+    const end = this.deps.undeliverable.has(call.to) ? "no-answer" : "completed";
+    const duration = end === "completed" ? "7" : "0";
+    let sequence = 0;
+    return ["initiated", "ringing", ...(end === "completed" ? ["in-progress"] : []), end].map((status) => {
+      const final = status === end;
+      const step: CallbackStep = {
+        apply: () => {
+          call.status = status;
+          call.date_updated = rfc2822(new Date());
+          if (!final) return;
+          call.duration = duration;
+          call.end_time = call.date_updated;
+        },
+      };
+      if (!final && !requested.has(status)) return step;
+      const sequenceNumber = String(sequence++);
+      step.request = (url) =>
+        twilioWebhook(this.deps.authToken(), url, {
+          AccountSid: call.account_sid,
           ApiVersion: API_VERSION,
-          CallSid: sid,
-          CallStatus: "completed",
-          CallDuration: "7",
+          CallSid: call.sid,
+          CallStatus: status,
+          CallbackSource: "call-progress-events",
+          Called: call.to,
+          Caller: call.from,
           Direction: "outbound-api",
           From: call.from,
+          SequenceNumber: sequenceNumber,
+          Timestamp: rfc2822(new Date()),
           To: call.to,
-        },
-        apply: () => {
-          call.status = "completed";
-          call.duration = "7";
-          call.end_time = rfc2822(new Date());
-          call.date_updated = call.end_time;
-        },
-      },
-    ]);
-    return reply;
+          ...(final && { CallDuration: duration }),
+        });
+      return step;
+    });
+  }
+
+  /** Stores a message Twilio received (direction inbound, status received), as the account's Messages list shows it. */
+  receive(inbound: InboundMessage): string {
+    const now = new Date();
+    const sid = newSid("SM");
+    this.store(this.messages, {
+      account_sid: inbound.accountSid,
+      api_version: API_VERSION,
+      body: inbound.body,
+      date_created: rfc2822(now),
+      date_sent: rfc2822(now),
+      date_updated: rfc2822(now),
+      direction: "inbound",
+      error_code: null,
+      error_message: null,
+      from: inbound.from,
+      messaging_service_sid: null,
+      num_media: "0",
+      num_segments: "1",
+      price: null,
+      price_unit: "USD",
+      sid,
+      status: "received",
+      subresource_uris: { media: `/${API_VERSION}/Accounts/${inbound.accountSid}/Messages/${sid}/Media.json` },
+      to: inbound.to,
+      uri: `/${API_VERSION}/Accounts/${inbound.accountSid}/Messages/${sid}.json`,
+    }, now);
+    return sid;
   }
 
   private store(list: Resource[], resource: Resource, createdAt: Date): void {
@@ -273,10 +360,12 @@ export class TwilioRoutes {
     const bounds = parsed as Record<keyof typeof parsed, Interval | undefined>;
     const to = q.get("To");
     const from = q.get("From");
+    const visibleBefore = Date.now() - this.deps.listLagMs();
     const matching = (collection === "Messages" ? this.messages : this.calls).filter((r) => {
       const at = (r as unknown as { createdAtMs: number }).createdAtMs;
       return (
         r.account_sid === accountSid &&
+        at <= visibleBefore &&
         (to === null || r.to === to) &&
         (from === null || r.from === from) &&
         (bounds.after === undefined || at >= bounds.after.start) &&
@@ -307,6 +396,12 @@ export class TwilioRoutes {
       uri: pageUri(page),
     });
   }
+}
+
+/** StatusCallbackEvent, repeated or space-separated as Twilio accepts it, as call statuses. */
+function requestedCallEvents(params: URLSearchParams): Set<string> {
+  const names = params.getAll("StatusCallbackEvent").flatMap((value) => value.split(/\s+/));
+  return new Set(names.flatMap((name) => CALL_EVENTS[name.toLowerCase()] ?? []));
 }
 
 /**

@@ -169,6 +169,31 @@ describe("provider simulator", () => {
     expect(JSON.parse(badFault.body).error).toMatch(/fault.kind must be one of/);
   });
 
+  test("a fault's status picks the 5xx of 500 and accept-then-500; accept-then-500 records (HubSpot: applies the write); bad statuses are refused", async () => {
+    sim.injectFault([{ kind: "500", provider: "twilio-sms", status: 504 }, { kind: "accept-then-500", provider: "hubspot" }]);
+    const refused = await sendSms(sim, "+15551230001");
+    expect(refused.status).toBe(504);
+    expect(JSON.parse(refused.body)).toMatchObject({ code: 20500, message: "Gateway Timeout" });
+    expect(sim.records()).toHaveLength(0);
+
+    sim.configureHubSpot({ rejectUnknownProperties: false });
+    sim.seedCrmContact({ email: "ann@example.com" }, "601");
+    const token = `Bearer ${SIMULATOR_HUBSPOT_TOKEN}`;
+    const written = await call(sim, "PATCH", "/crm/v3/objects/contacts/601", json({ properties: { step: "3" } }, token));
+    expect(written.status).toBe(500);
+    expect(JSON.parse(written.body)).toMatchObject({ status: "error", category: "INTERNAL_ERROR" });
+    expect(sim.crmContact("601")?.properties.step).toBe("3");
+
+    for (const [fault, message] of [
+      [{ kind: "accept-then-500", status: 501 }, /fault.status must be one of 500, 502, 503, 504/],
+      [{ kind: "429", status: 503 }, /fault.status applies only to the kinds 500, accept-then-500/],
+    ] as const) {
+      const res = await call(sim, "POST", "/__sim/faults", json(fault));
+      expect(res.status).toBe(400);
+      expect(JSON.parse(res.body).error).toMatch(message);
+    }
+  });
+
   test("reset destroys the socket and records nothing; accept-then-reset records, then destroys", async () => {
     sim.injectFault([{ kind: "reset" }, { kind: "accept-then-reset" }]);
     await expect(sendSms(sim, "+15551230001", "a")).rejects.toMatchObject({ code: "ECONNRESET" });
