@@ -15,6 +15,24 @@ export type ClaimResult =
   /** Past its deadline after a 5xx that may have created the message. */
   | { kind: "unknown"; reason: string };
 
+/** A delivery the reconciler has to resolve. */
+export interface UnresolvedDelivery {
+  id: number;
+  state: "unknown" | "pending";
+  channel: Channel;
+  recipient: string;
+  subject: string | null;
+  body: string;
+  deadline: Date;
+  resends: number;
+  providerMessageId: string | null;
+  /** What the provider reported about the message while it was being sent, if anything. */
+  providerOutcome: "accepted" | "undelivered" | null;
+  providerStatus: string | null;
+  firstClaimedAt: Date | null;
+  updatedAt: Date;
+}
+
 interface ClaimRow {
   outcome: "claimed" | "leased" | "orphaned" | "settled" | "cancelled" | "skipped" | "unknown";
   state: DeliveryState;
@@ -111,9 +129,107 @@ export class ClaimLedger {
     return Number(rows[0]!.n);
   }
 
+  /**
+   * The deliveries whose outcome is unknown and that the reconciler may look at now: unknown for longer than
+   * `settleMs` (`emailSettleMs` for email; the providers' lists lag; a message created at the last moment must have time to appear), not waiting
+   * for an operator; and those it gave back to `pending` to send again (a retry after the provider refused the resend).
+   * Oldest first.
+   */
+  async unresolved(settleMs: number, emailSettleMs: number, limit: number): Promise<UnresolvedDelivery[]> {
+    const { rows } = await this.pool.query<UnresolvedDelivery>(
+      `SELECT id, state::text AS state, channel::text AS channel, recipient, subject, body, deadline, resends,
+              provider_message_id AS "providerMessageId", provider_outcome AS "providerOutcome", provider_status AS "providerStatus",
+              first_claimed_at AS "firstClaimedAt", updated_at AS "updatedAt"
+       FROM deliveries
+       WHERE (state = 'unknown' AND awaiting_operator_since IS NULL
+              AND updated_at <= nudge_now() - (CASE WHEN channel = 'email' THEN $2::int ELSE $1::int END) * interval '1 millisecond')
+          OR (state = 'pending' AND resends > 0)
+       ORDER BY updated_at LIMIT $3`,
+      [settleMs, emailSettleMs, limit],
+    );
+    return rows;
+  }
+
+  /** unknown -> what the provider reported while the message was in flight: `sent`, or `undelivered`. */
+  async resolveFromReport(id: number): Promise<boolean> {
+    return (
+      (await this.count(
+        `UPDATE deliveries SET
+           state = CASE provider_outcome WHEN 'accepted' THEN 'sent' ELSE 'undelivered' END::"DeliveryState",
+           reason = CASE provider_outcome WHEN 'accepted' THEN 'confirmed by the provider (' || provider_status || ')'
+                    ELSE 'not delivered: ' || provider_status END,
+           sent_at = COALESCE(sent_at, provider_status_at), needs_lookup = false, awaiting_operator_since = NULL, updated_at = nudge_now()
+         WHERE id = $1 AND state = 'unknown' AND provider_outcome IS NOT NULL`,
+        [id],
+      )) === 1
+    );
+  }
+
+  /** unknown -> sent: the provider has the message (its list, its report). */
+  async resolveSent(id: number, providerMessageId: string, reason: string): Promise<boolean> {
+    return (
+      (await this.count(
+        `UPDATE deliveries SET state = 'sent', provider_message_id = $2, reason = $3, sent_at = COALESCE(sent_at, nudge_now()),
+           needs_lookup = false, awaiting_operator_since = NULL, updated_at = nudge_now()
+         WHERE id = $1 AND state = 'unknown'`,
+        [id, providerMessageId, reason],
+      )) === 1
+    );
+  }
+
+  /**
+   * unknown -> pending: the provider confirmed it never had the message, so it may be sent again, through the claim.
+   * At most `maxResends` times over the delivery's life, and never once the provider has reported anything about it.
+   */
+  async reopenUnknown(id: number, reason: string, maxResends: number): Promise<boolean> {
+    return (
+      (await this.count(
+        `UPDATE deliveries SET state = 'pending', reason = $2, resends = resends + 1, needs_lookup = false, updated_at = nudge_now()
+         WHERE id = $1 AND state = 'unknown' AND resends < $3 AND provider_outcome IS NULL`,
+        [id, reason, maxResends],
+      )) === 1
+    );
+  }
+
+  /** unknown -> failed: no evidence can be had and the channel's policy gives up rather than risk a second message. */
+  async giveUpUnknown(id: number, reason: string): Promise<boolean> {
+    return (
+      (await this.count(`UPDATE deliveries SET state = 'failed', reason = $2, updated_at = nudge_now() WHERE id = $1 AND state = 'unknown'`, [
+        id,
+        reason,
+      ])) === 1
+    );
+  }
+
+  /** The reconciler cannot decide (a call it cannot attribute): an operator must. Stays `unknown`, flagged. */
+  async awaitOperator(id: number, reason: string): Promise<boolean> {
+    return (
+      (await this.count(
+        `UPDATE deliveries SET awaiting_operator_since = nudge_now(), reason = $2, updated_at = nudge_now()
+         WHERE id = $1 AND state = 'unknown' AND awaiting_operator_since IS NULL`,
+        [id, reason],
+      )) === 1
+    );
+  }
+
+  /** Provider message ids that other deliveries already own: a call in the provider's list that is theirs is not this one. */
+  async ownedMessageIds(ids: readonly string[], exceptDelivery: number): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const { rows } = await this.pool.query<{ id: string }>(
+      `SELECT provider_message_id AS id FROM deliveries WHERE provider_message_id = ANY($1::text[]) AND id <> $2`,
+      [ids, exceptDelivery],
+    );
+    return new Set(rows.map((r) => r.id));
+  }
+
   private async settle(id: number, token: number, state: "sent" | "failed" | "unknown", reason: string | null, providerMessageId?: string): Promise<boolean> {
+    // A provider report that arrived while the send was being recorded (the message could not be delivered) wins
+    // over the plain `sent` of the record.
     const n = await this.count(
-      `UPDATE deliveries SET state = $3::"DeliveryState", reason = $4, provider_message_id = COALESCE($5, provider_message_id),
+      `UPDATE deliveries SET
+         state = CASE WHEN $3 = 'sent' AND provider_outcome = 'undelivered' THEN 'undelivered' ELSE $3 END::"DeliveryState",
+         reason = CASE WHEN $3 = 'sent' AND provider_outcome = 'undelivered' THEN 'not delivered: ' || provider_status ELSE $4 END,
+         provider_message_id = COALESCE($5, provider_message_id),
          sent_at = CASE WHEN $3 = 'sent' THEN nudge_now() END, lease_expires_at = NULL,
          needs_lookup = CASE WHEN $3 = 'sent' THEN false ELSE needs_lookup END, updated_at = nudge_now()
        WHERE id = $1 AND state = 'sending' AND fencing_token = $2`,

@@ -6,6 +6,9 @@ export interface DeliveryRecord {
   id: number;
   idempotencyKey: string;
   kind: MessageKind;
+  /** What the delivery belongs to (e.g. appointment 42): a settled-delivery hook finds its source by these. */
+  sourceType: string;
+  sourceId: number | null;
   state: DeliveryState;
   reason: string | null;
   fencingToken: number;
@@ -52,7 +55,7 @@ export interface NewDelivery {
 export type Queryable = Pick<Pool | PoolClient, "query">;
 
 export const SELECT_DELIVERY = `
-  SELECT id, idempotency_key AS "idempotencyKey", kind, state::text AS state, reason, fencing_token AS "fencingToken",
+  SELECT id, idempotency_key AS "idempotencyKey", kind, source_type AS "sourceType", source_id AS "sourceId", state::text AS state, reason, fencing_token AS "fencingToken",
          channel::text AS channel, recipient, subject, body, contact_id AS "contactId", appointment_id AS "appointmentId",
          step, deadline, provider_message_id AS "providerMessageId", needs_lookup AS "needsLookup",
          first_claimed_at AS "firstClaimedAt"

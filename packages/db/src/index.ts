@@ -3,7 +3,7 @@ export type { Db } from "./client";
 export { DeliveryLedger } from "./delivery-ledger";
 export type { DeliveryRecord, DeliverySource, NewDelivery, CancelResult, Queryable } from "./delivery-ledger";
 export { ClaimLedger } from "./claim-ledger";
-export type { ClaimResult } from "./claim-ledger";
+export type { ClaimResult, UnresolvedDelivery } from "./claim-ledger";
 export {
   resetReminderBookmarks,
   findReminderCandidates,

@@ -2,3 +2,5 @@ export { SendGuard, leaseFor, minimumLease, RECORD_BUDGET_MS } from "./send-guar
 export type { GuardedMessage, DeliveryOutcome, DeliverSteps, SendGuardOptions } from "./send-guard";
 export { FAILPOINTS, noFailpoints } from "./failpoints";
 export type { Failpoint, FailpointHook } from "./failpoints";
+export { Reconciler } from "./reconciler";
+export type { ReconcilerOptions, ReconcileCounts, NoEvidencePolicy } from "./reconciler";

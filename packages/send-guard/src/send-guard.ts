@@ -12,6 +12,7 @@ import { ClaimLedger, type Db, type DeliveryRecord, DeliveryLedger, type NewDeli
 import type { Logger } from "@nudge/logger";
 import { createMessageProviders, type MessageProviders, type ProvidersConfig } from "@nudge/providers";
 import { type FailpointHook, noFailpoints } from "./failpoints";
+import { Reconciler, type ReconcilerOptions } from "./reconciler";
 
 /** A message as its kind built it: what to send, to whom, for which source, until when. */
 export type GuardedMessage = NewDelivery;
@@ -42,8 +43,8 @@ export interface SendGuardOptions {
   providerTimeoutMs: number;
   logger: Logger;
   failpoint?: FailpointHook;
-  /** Called once this guard has settled a delivery (sent, failed, skipped, cancelled or unknown). */
-  onSettled?: (outcome: DeliveryOutcome, message: GuardedMessage) => Promise<void>;
+  /** Called once this guard has settled a delivery (sent, failed, skipped, cancelled, unknown or undelivered). */
+  onSettled?: (outcome: DeliveryOutcome, delivery: DeliveryRecord) => Promise<void>;
 }
 
 /** What recording an outcome may take, retries included (see recordWithRetry). */
@@ -109,7 +110,7 @@ export class SendGuard {
         // A rejection before the send (the CRM refusing this contact): final for this message, and only for it.
         const reason = `rejected before sending: ${error.message}`;
         log.warn({ err: error.message }, "message rejected before sending; not retrying");
-        return this.settled(await this.ledger.settleUnclaimed(message, "failed", reason), message);
+        return this.settled(await this.ledger.settleUnclaimed(message, "failed", reason));
       }
       const timeLeftMs = await this.timeLeft(message);
       if (timeLeftMs !== undefined && timeLeftMs <= 0) {
@@ -132,11 +133,30 @@ export class SendGuard {
 
     const delivery = await this.ledger.create(message);
     await this.failpoint("after-db-advance");
-    const dlog = log.child({ deliveryId: delivery.id });
+    return this.claimAndSend(delivery, steps.skipReason, log.child({ deliveryId: delivery.id }));
+  }
 
+  /**
+   * Sends an existing delivery again once the reconciler has confirmed that the provider never had it (it is
+   * `pending` again): the same claim, lookup, send and record as any message. Throws what a retry should retry.
+   */
+  async redeliver(deliveryId: number): Promise<DeliveryOutcome> {
+    const delivery = await this.ledger.byId(deliveryId);
+    if (!delivery) throw new Error(`delivery ${deliveryId} does not exist`);
+    const log = this.options.logger.child({ key: delivery.idempotencyKey, channel: delivery.channel, deliveryId, redeliver: true });
+    return this.claimAndSend(delivery, undefined, log);
+  }
+
+  /** The reconciler of `unknown` deliveries, sending what it must send again through this guard. */
+  reconciler(options: ReconcilerOptions): Reconciler {
+    return new Reconciler(this.claims, this.providers, (id) => this.redeliver(id), options);
+  }
+
+  /** Steps 3 to 5 of the protocol for a delivery that exists. */
+  private async claimAndSend(delivery: DeliveryRecord, skipReason: string | undefined, dlog: Logger): Promise<DeliveryOutcome> {
     await this.failpoint("before-claim");
     const claimStarted = performance.now();
-    const claim = await this.claims.claimDelivery(delivery.id, this.options.leaseMs, steps.skipReason);
+    const claim = await this.claims.claimDelivery(delivery.id, this.options.leaseMs, skipReason);
     if (claim.kind === "leased") {
       dlog.info({ retryInMs: claim.retryInMs }, "another attempt holds the claim; waiting for its lease to end");
       throw new ClaimHeldError(delivery.id, claim.retryInMs + 250);
@@ -145,7 +165,7 @@ export class SendGuard {
       const outcome: DeliveryOutcome =
         claim.kind === "settled" ? { deliveryId: delivery.id, state: claim.state, reason: claim.reason } : { deliveryId: delivery.id, state: stateOf(claim.kind), reason: claim.reason };
       dlog.info({ state: outcome.state, reason: outcome.reason }, "not sending");
-      return claim.kind === "settled" ? outcome : this.notify(outcome, message);
+      return claim.kind === "settled" ? outcome : this.notify(outcome, delivery);
     }
     await this.failpoint("after-claim");
 
@@ -153,17 +173,17 @@ export class SendGuard {
     // The lease is measured from before the claim was sent, on this process's monotonic clock (which keeps running
     // while the process is stopped): never more than the database granted.
     const leaseLeft = () => claim.leaseMs - (performance.now() - claimStarted);
-    const provider = this.providers[message.channel];
+    const provider = this.providers[delivery.channel];
     const outbound: OutboundMessage = {
       deliveryId: delivery.id,
-      channel: message.channel,
+      channel: delivery.channel,
       to: delivery.recipient,
       body: delivery.body,
       ...(delivery.subject !== null && { subject: delivery.subject }),
     };
 
     if (claim.needsLookup && provider.lookup) {
-      const found = await this.lookUp(provider.lookup.bind(provider), outbound, delivery, message, claim.firstClaimedAt, token, leaseLeft, dlog);
+      const found = await this.lookUp(provider.lookup.bind(provider), outbound, delivery, claim.firstClaimedAt, token, leaseLeft, dlog);
       if (found) return found;
     }
 
@@ -174,7 +194,7 @@ export class SendGuard {
     try {
       ({ providerMessageId } = await provider.send(outbound));
     } catch (error) {
-      return this.recordSendError(error, delivery, token, message, dlog);
+      return this.recordSendError(error, delivery, token, dlog);
     }
     await this.failpoint("after-send");
 
@@ -185,7 +205,7 @@ export class SendGuard {
       return { deliveryId: delivery.id, state: "unknown", reason: "the claim expired before the send was recorded" };
     }
     dlog.info({ to: maskRecipient(delivery.recipient), providerMessageId }, "sent");
-    return this.notify({ deliveryId: delivery.id, state: "sent" }, message);
+    return this.notify({ deliveryId: delivery.id, state: "sent" }, delivery);
   }
 
   /**
@@ -196,7 +216,6 @@ export class SendGuard {
     lookup: NonNullable<MessageProvider["lookup"]>,
     outbound: OutboundMessage,
     delivery: DeliveryRecord,
-    message: GuardedMessage,
     firstClaimedAt: Date,
     token: number,
     leaseLeft: () => number,
@@ -224,11 +243,11 @@ export class SendGuard {
       const reason = `after a provider 5xx, ${result.kind === "unattributable" ? result.candidates.length : "some"} message(s) to this recipient exist that may be this one; not sending again`;
       await recordWithRetry(() => this.claims.recordUnknown(delivery.id, token, reason), log);
       log.warn({ candidates: result.kind === "unattributable" ? result.candidates : [] }, "lookup could not attribute; outcome unknown");
-      return this.notify({ deliveryId: delivery.id, state: "unknown", reason }, message);
+      return this.notify({ deliveryId: delivery.id, state: "unknown", reason }, delivery);
     }
     await recordWithRetry(() => this.claims.recordSent(delivery.id, token, providerMessageId, "found by lookup after a provider 5xx"), log);
     log.info({ providerMessageId }, "found the message of an earlier attempt; not sending again");
-    return this.notify({ deliveryId: delivery.id, state: "sent", reason: "found by lookup after a provider 5xx" }, message);
+    return this.notify({ deliveryId: delivery.id, state: "sent", reason: "found by lookup after a provider 5xx" }, delivery);
   }
 
   /** Gives the claim back, provably unsent, when a provider call and its record could no longer finish inside it. */
@@ -244,7 +263,7 @@ export class SendGuard {
     throw new NotAcceptedError(reason);
   }
 
-  private async recordSendError(error: unknown, delivery: DeliveryRecord, token: number, message: GuardedMessage, log: Logger): Promise<DeliveryOutcome> {
+  private async recordSendError(error: unknown, delivery: DeliveryRecord, token: number, log: Logger): Promise<DeliveryOutcome> {
     if (error instanceof NotAcceptedError) {
       // Provably not sent: release the claim and let the job retry (with the provider's Retry-After when given).
       await recordWithRetry(() => this.claims.recordNotAccepted(delivery.id, token, `not accepted: ${error.message}`, error.needsLookup), log);
@@ -255,13 +274,13 @@ export class SendGuard {
       const reason = `rejected by provider${error.code !== undefined ? ` (code ${error.code})` : ""}: ${error.message}`;
       await recordWithRetry(() => this.claims.recordFailed(delivery.id, token, reason), log);
       log.warn({ code: error.code }, "provider rejected the message");
-      return this.notify({ deliveryId: delivery.id, state: "failed", reason }, message);
+      return this.notify({ deliveryId: delivery.id, state: "failed", reason }, delivery);
     }
     // Ambiguous, or an error the adapter could not classify: the message may exist. Never resend automatically.
     const reason = `outcome unknown: ${(error as Error).message}`;
     await recordWithRetry(() => this.claims.recordUnknown(delivery.id, token, reason), log);
     log.warn({ err: (error as Error).message, ambiguous: error instanceof AmbiguousSendError }, "send outcome unknown");
-    return this.notify({ deliveryId: delivery.id, state: "unknown", reason }, message);
+    return this.notify({ deliveryId: delivery.id, state: "unknown", reason }, delivery);
   }
 
   /** Milliseconds until the message's deadline by the database's clock; undefined when the database is down. */
@@ -287,16 +306,16 @@ export class SendGuard {
       case "settled":
         return { deliveryId: delivery.id, state: claim.state, reason: claim.reason };
       default:
-        return this.notify({ deliveryId: delivery.id, state: stateOf(claim.kind), reason: claim.reason }, message);
+        return this.notify({ deliveryId: delivery.id, state: stateOf(claim.kind), reason: claim.reason }, delivery);
     }
   }
 
-  private async settled(delivery: DeliveryRecord, message: GuardedMessage): Promise<DeliveryOutcome> {
-    return this.notify({ deliveryId: delivery.id, state: delivery.state, reason: delivery.reason }, message);
+  private async settled(delivery: DeliveryRecord): Promise<DeliveryOutcome> {
+    return this.notify({ deliveryId: delivery.id, state: delivery.state, reason: delivery.reason }, delivery);
   }
 
-  private async notify(outcome: DeliveryOutcome, message: GuardedMessage): Promise<DeliveryOutcome> {
-    if (this.options.onSettled) await this.options.onSettled(outcome, message);
+  private async notify(outcome: DeliveryOutcome, delivery: DeliveryRecord): Promise<DeliveryOutcome> {
+    if (this.options.onSettled) await this.options.onSettled(outcome, delivery);
     return outcome;
   }
 }

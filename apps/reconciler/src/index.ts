@@ -1,0 +1,3 @@
+export { runReconciler } from "./run-reconciler";
+export { loadReconcilerEnv } from "./env";
+export type { ReconcilerEnv } from "./env";
