@@ -11,3 +11,4 @@ export { classifySendError, classifyIdempotentError, inspectError, parseRetryAft
 export type { MessageProviders } from "./create-providers";
 export type { TwilioConfig, SendGridConfig, HubSpotConfig, ProvidersConfig } from "./provider-config";
 export type { ErrorFacts } from "./classify-error";
+export { verifyTwilioSignature, verifySendGridSignature } from "./webhook-signatures";
