@@ -1,0 +1,67 @@
+import { createPublicKey } from "node:crypto";
+import { databaseEnv, logEnv, parseEnv, positiveInt, providerEnv, url } from "@nudge/config";
+import { z } from "zod";
+
+export const DEFAULT_SMS_HELP_TEXT = "Appointment reminders. Reply STOP to stop them, START to get them again.";
+
+/** SendGrid shows its verification key as base64 DER (SubjectPublicKeyInfo); a PEM copy of it is accepted too. */
+function isSendGridKey(text: string): boolean {
+  try {
+    const key = text.includes("-----BEGIN")
+      ? createPublicKey(text)
+      : createPublicKey({ key: Buffer.from(text.replace(/\s+/g, ""), "base64"), format: "der", type: "spki" });
+    return key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1";
+  } catch {
+    return false;
+  }
+}
+
+const schema = z
+  .object({
+    ...databaseEnv,
+    ...logEnv,
+    API_PORT: positiveInt(3100).refine((port) => port <= 65535, { message: "expected a TCP port (1-65535)" }),
+    /**
+     * 0.0.0.0: the app exists to be reached by Twilio and SendGrid, through a proxy or a load balancer that is rarely
+     * on the same host or in the same container; bound to 127.0.0.1 it would refuse them and their callbacks would be
+     * lost without a line in our logs. Every route that writes checks the provider's signature, so listening widely
+     * exposes nothing that an unsigned caller can change.
+     */
+    API_HOST: z.string().min(1).default("0.0.0.0"),
+    /**
+     * The origin (and path prefix, if a proxy adds one) that Twilio calls. Twilio signs the URL it called; behind a
+     * proxy or a TLS terminator, the Host header and scheme this process sees are not that URL.
+     */
+    WEBHOOK_PUBLIC_URL: url(["https:", "http:"], "https://nudge.example.com")
+      .refine((value) => !value.includes("?") && !value.includes("#"), { message: "expected an origin and optional path, no query or fragment" })
+      .transform((value) => value.replace(/\/+$/, ""))
+      .optional(),
+    /** Twilio's routes are on when it is set: it verifies X-Twilio-Signature. */
+    TWILIO_AUTH_TOKEN: providerEnv.TWILIO_AUTH_TOKEN.optional(),
+    /** SendGrid's route is on when it is set (Mail Settings > Event Webhook > Signature verification). */
+    SENDGRID_WEBHOOK_PUBLIC_KEY: z
+      .string()
+      .refine(isSendGridKey, { message: "expected SendGrid's verification key: base64 of an ECDSA P-256 public key (as Mail Settings shows it)" })
+      .optional(),
+    /** The answer to an inbound HELP or INFO (one SMS segment is 160 GSM characters; Twilio splits longer ones). */
+    SMS_HELP_TEXT: z.string().max(1600, { message: "expected at most 1600 characters (Twilio's limit for one message)" }).default(DEFAULT_SMS_HELP_TEXT),
+    SHUTDOWN_GRACE_MS: positiveInt(10_000),
+  })
+  .superRefine((env, ctx) => {
+    // Reported as missing (not "invalid"): the fix is to set it.
+    if (env.TWILIO_AUTH_TOKEN !== undefined && env.WEBHOOK_PUBLIC_URL === undefined) {
+      ctx.addIssue({
+        code: "invalid_type",
+        expected: "string",
+        input: undefined,
+        path: ["WEBHOOK_PUBLIC_URL"],
+        message: "required when TWILIO_AUTH_TOKEN is set: Twilio signs the URL it called, so give the public origin it calls, e.g. https://nudge.example.com",
+      });
+    }
+  });
+
+export type ApiEnv = z.infer<typeof schema>;
+
+export function loadApiEnv(env: NodeJS.ProcessEnv = process.env): ApiEnv {
+  return parseEnv(schema, env);
+}

@@ -1,0 +1,22 @@
+import { LogController, type FastifyReply, type FastifyRequest } from "fastify";
+
+/**
+ * One line per request, when it is answered, instead of fastify's two (incoming + completed): a refusal (4xx) at
+ * info, a failure (5xx) at error, a success at debug, since providers post one callback per status of every message.
+ * The path and status only: a request's body holds phone numbers and email addresses, and is never logged.
+ */
+export class RequestLog extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const line = { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+    if (error || reply.statusCode >= 500) reply.log.error({ ...line, ...(error && { err: error.message }) }, "request failed");
+    else if (reply.statusCode >= 400) reply.log.info(line, "request refused");
+    else reply.log.debug(line, "request answered");
+  }
+
+  // The app's error handler logs what matters about an error; fastify's default line would repeat it.
+  override defaultErrorLog(): void {}
+
+  override routeNotFound(): void {}
+}
