@@ -49,6 +49,14 @@ export function createProgram(): Command {
       await (await import("@nudge/worker")).runWorker();
     });
 
+  program
+    .command("api")
+    .description("run the webhooks app until SIGTERM: Twilio status callbacks and STOP replies, SendGrid events (API_PORT)")
+    // runApi checks PostgreSQL itself before it opens its pool, and needs no Redis.
+    .action(async () => {
+      await (await import("@nudge/api")).runApi();
+    });
+
   const hubspot = program.command("hubspot").description("the HubSpot portal Nudge keeps up to date");
   hubspot
     .command("setup")
