@@ -1,4 +1,4 @@
-import { createTestDatabase, startApp, testQueuePrefix, TEST_REDIS_URL, deletePrefix, type TestDatabase } from "@nudge/testing";
+import { createTestDatabase, freePort, startApp, testQueuePrefix, TEST_REDIS_URL, deletePrefix, type TestDatabase } from "@nudge/testing";
 
 let database: TestDatabase;
 const prefix = testQueuePrefix();
@@ -16,7 +16,8 @@ describe("the demo fleet (npm run demo)", () => {
       DATABASE_URL: database.url,
       REDIS_URL: TEST_REDIS_URL,
       QUEUE_PREFIX: prefix,
-      SIMULATOR_PORT: String(20_000 + Math.floor(Math.random() * 20_000)),
+      SIMULATOR_PORT: String(await freePort()),
+      API_PORT: String(await freePort()),
       SCHEDULER_INTERVAL_MS: "1000",
     });
     const summary = await demo.waitForLine(/reminders settled/, 60_000);

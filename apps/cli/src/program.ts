@@ -57,6 +57,15 @@ export function createProgram(): Command {
       await (await import("@nudge/api")).runApi();
     });
 
+  program
+    .command("reconcile")
+    .description("resolve every unknown delivery from the providers' records; long-running, or one pass with --once (cron)")
+    .option("--once", "one pass over what is unresolved now, then exit")
+    // runReconciler checks PostgreSQL itself before it opens its pool, and needs no Redis.
+    .action(async (opts: { once?: boolean }) => {
+      await (await import("@nudge/reconciler")).runReconciler({ once: opts.once === true });
+    });
+
   const hubspot = program.command("hubspot").description("the HubSpot portal Nudge keeps up to date");
   hubspot
     .command("setup")

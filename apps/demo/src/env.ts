@@ -10,6 +10,8 @@ const schema = z.object({
   ),
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default("nudge-demo"),
   SIMULATOR_PORT: positiveInt(4010),
+  /** The webhooks app (apps/api): the simulator's status callbacks, events and inbound SMS go there. */
+  API_PORT: positiveInt(3100),
   SCHEDULER_INTERVAL_MS: positiveInt(5_000),
 });
 

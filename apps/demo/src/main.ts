@@ -28,6 +28,11 @@ async function main(): Promise<void> {
   await createCrmGateway({ accessToken: hubspotEnv.HUBSPOT_ACCESS_TOKEN!, baseUrl: sim.url, timeoutMs: 5_000 }).setup();
   const logDir = path.join(ROOT, ".nudge");
   mkdirSync(logDir, { recursive: true });
+  // The webhooks app receives what the simulator reports (signed as the providers sign); the reconciler resolves
+  // any send whose outcome a fault made unknown.
+  const apiUrl = `http://127.0.0.1:${env.API_PORT}`;
+  sim.configureSendGridEvents({ url: `${apiUrl}/webhooks/sendgrid/events` });
+  sim.configureTwilioInbound({ url: `${apiUrl}/webhooks/twilio/inbound` });
   const appEnv = {
     DATABASE_URL: env.DATABASE_URL,
     REDIS_URL: env.REDIS_URL,
@@ -36,13 +41,20 @@ async function main(): Promise<void> {
     SCHEDULER_INTERVAL_MS: String(env.SCHEDULER_INTERVAL_MS),
     SHUTDOWN_GRACE_MS: "10000",
     ...simulatorProviderEnv(sim.url),
+    TWILIO_STATUS_CALLBACK_URL: `${apiUrl}/webhooks/twilio/status`,
+    API_PORT: String(env.API_PORT),
+    API_HOST: "127.0.0.1",
+    WEBHOOK_PUBLIC_URL: apiUrl,
+    SENDGRID_WEBHOOK_PUBLIC_KEY: sim.sendgridEventPublicKey,
+    SENDGRID_EVENTS: "on",
   };
-  const children = [start("scheduler", appEnv, logDir), start("worker", appEnv, logDir)];
+  const children = (["api", "scheduler", "worker", "reconciler"] as const).map((app) => start(app, appEnv, logDir));
 
   const due = seeded.filter((s) => !s.cancelled);
   console.log(`\nNudge demo: ${seeded.length} appointments seeded, ${due.length} reminders due now (one is cancelled).`);
   console.log(`  provider simulator   ${sim.url}   (everything it accepted: ${sim.url}/__sim/records)`);
-  console.log(`  logs                 ${path.relative(process.cwd(), logDir)}/scheduler.log, worker.log`);
+  console.log(`  webhooks             ${apiUrl}/webhooks/...   (Twilio status callbacks, inbound SMS, SendGrid events)`);
+  console.log(`  logs                 ${path.relative(process.cwd(), logDir)}/api.log, scheduler.log, worker.log, reconciler.log`);
   console.log(`  Ctrl-C stops the fleet.\n`);
 
   const printed = new Set<number>();
@@ -91,7 +103,7 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => void stop());
 }
 
-function start(app: "scheduler" | "worker", env: Record<string, string>, logDir: string): ChildProcess {
+function start(app: "api" | "scheduler" | "worker" | "reconciler", env: Record<string, string>, logDir: string): ChildProcess {
   const log = createWriteStream(path.join(logDir, `${app}.log`), { flags: "w" });
   const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, `apps/${app}/src/main.ts`)], {
     cwd: ROOT,
