@@ -29,6 +29,8 @@ export interface Verdict {
   /** `unknown` deliveries the provider has a record of (the recipient got it), and those it has none of. */
   unknownReachedProvider: string[];
   unknownNeverReached: string[];
+  /** `unknown` deliveries the reconciler handed to an operator (a call it could not attribute). */
+  unknownAwaitingOperator: string[];
   /** Due messages settled without a send, counted by the reason the suite checked; and each one with its evidence. */
   excused: Record<string, number>;
   excusedKeys: string[];
@@ -47,6 +49,8 @@ export interface RunEvidence {
   records: readonly SimRecord[];
   faultWindows: readonly FaultWindow[];
   changes: BusinessChanges;
+  /** The workers' send lease: a message accepted after its claim's lease ended was sent by a holder that had lost it. */
+  sendLeaseMs: number;
 }
 
 interface DeliveryRow {
@@ -59,6 +63,10 @@ interface DeliveryRow {
   reason: string | null;
   providerMessageId: string | null;
   updatedAt: Date;
+  awaitingOperator: boolean;
+  /** The latest claim, and how often the reconciler sent the message again after the provider confirmed it had none. */
+  claimedAt: Date | null;
+  resends: number;
 }
 
 type Judgement =
@@ -84,7 +92,8 @@ export async function checkRun(databaseUrl: string, evidence: RunEvidence): Prom
       await client.query<DeliveryRow>(
         `SELECT id, idempotency_key AS key, appointment_id AS "appointmentId", appointment_starts_at AS "startsAt", step,
                 state::text AS state, reason, provider_message_id AS "providerMessageId",
-                updated_at AS "updatedAt"
+                updated_at AS "updatedAt", awaiting_operator_since IS NOT NULL AS "awaitingOperator",
+                claimed_at AS "claimedAt", resends
          FROM deliveries ORDER BY id`,
       )
     ).rows;
@@ -104,10 +113,11 @@ export async function checkRun(databaseUrl: string, evidence: RunEvidence): Prom
       duplicates: duplicates(rows, accepted),
       lost: [],
       phantoms: [],
-      unguardedSends: unguardedSends(rows, messagesOut),
+      unguardedSends: unguardedSends(rows, messagesOut, evidence.sendLeaseMs),
       boundViolations: boundViolations(appointments, messagesOut, evidence.changes),
       unknownReachedProvider: [],
       unknownNeverReached: [],
+      unknownAwaitingOperator: [],
       excused: {},
       excusedKeys: [],
       delivered: 0,
@@ -118,7 +128,8 @@ export async function checkRun(databaseUrl: string, evidence: RunEvidence): Prom
       const calm = judge.faultsWhileOwed(row).length === 0;
       if (calm) verdict.calm.owed++;
       if (row.state === "unknown") {
-        (accepted.has(String(row.id)) ? verdict.unknownReachedProvider : verdict.unknownNeverReached).push(row.key);
+        if (row.awaitingOperator) verdict.unknownAwaitingOperator.push(`${row.key}: ${row.reason}`);
+        else (accepted.has(String(row.id)) ? verdict.unknownReachedProvider : verdict.unknownNeverReached).push(`${row.key}: ${row.reason}`);
         continue;
       }
       const j = judge.of(row);
@@ -283,7 +294,7 @@ function duplicates(rows: readonly DeliveryRow[], accepted: Map<string, SimRecor
  * chaos run never moves) and the simulator stamps acceptance on the same host's clock, so a message accepted after
  * its delivery became `unknown` was sent by a holder whose claim had already been taken over.
  */
-function unguardedSends(rows: readonly DeliveryRow[], messagesOut: readonly SimRecord[]): string[] {
+function unguardedSends(rows: readonly DeliveryRow[], messagesOut: readonly SimRecord[], sendLeaseMs: number): string[] {
   const byId = new Map(rows.map((r) => [String(r.id), r]));
   const found: string[] = [];
   for (const r of messagesOut) {
@@ -294,6 +305,10 @@ function unguardedSends(rows: readonly DeliveryRow[], messagesOut: readonly SimR
       found.push(`${row.key}: accepted by ${r.provider} as ${r.id} at ${r.at}, but the ledger says ${row.state}${row.reason ? ` (${row.reason})` : ""}`);
     } else if (row.state === "unknown" && Date.parse(r.at) > row.updatedAt.getTime() + CLOCK_READ_TOLERANCE_MS) {
       found.push(`${row.key}: accepted by ${r.provider} as ${r.id} at ${r.at}, after the ledger settled it at ${row.updatedAt.toISOString()} (${row.reason})`);
+    } else if (row.resends === 0 && row.claimedAt && Date.parse(r.at) > row.claimedAt.getTime() + sendLeaseMs + CLOCK_READ_TOLERANCE_MS) {
+      // Never sent again, so its one send belongs to a claim; the reconciler may since have found it in the
+      // provider's list and called it sent, which must not hide a holder that sent on a lease it had lost.
+      found.push(`${row.key}: accepted by ${r.provider} as ${r.id} at ${r.at}, after its claim's lease (from ${row.claimedAt.toISOString()}) had ended`);
     }
   }
   return found;

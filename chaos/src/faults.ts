@@ -20,6 +20,12 @@ export const FAULT_KINDS = [
   "scheduler-duplicate-pass",
   "worker-clock-skew",
   "worker-sigstop-after-claim",
+  "reconciler-sigkill",
+  "provider-accept-then-500",
+  "provider-list-lag",
+  "webhook-duplicates",
+  "webhook-reorder",
+  "webhook-forged",
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -33,6 +39,8 @@ export interface FaultContext {
   postgresCluster: { version: string; name: string } | undefined;
   /** The workers' SEND_LEASE_MS: a paused worker is kept stopped until its claim's lease has expired. */
   sendLeaseMs: number;
+  /** Forges provider webhooks against the webhooks app (see forged-webhooks.ts); resolves with what it sent and what got in. */
+  forgeWebhooks: () => Promise<{ sent: number; accepted: string[] }>;
   log: (line: string) => void;
 }
 
@@ -68,10 +76,14 @@ export function findPostgresCluster(adminUrl: string): { version: string; name: 
  */
 export class FaultInjector {
   readonly counts: Partial<Record<FaultKind, number>> = {};
+  /** Forged webhooks posted, and any the webhooks app accepted (each one a violation). */
+  readonly forged = { sent: 0, accepted: [] as string[] };
   readonly log = new FaultLog();
   private round: FaultKind[] = [];
   private readonly kinds: FaultKind[];
   private readonly underWay = new Set<Promise<void>>();
+  /** The simulator sets both rates at once: each webhook fault changes its own and keeps the other's. */
+  private readonly webhookChaos = { duplicateRate: 0, reorderRate: 0 };
 
   constructor(private readonly ctx: FaultContext) {
     this.kinds = FAULT_KINDS.filter((k) => k !== "pg-restart" || ctx.postgresCluster !== undefined);
@@ -95,6 +107,7 @@ export class FaultInjector {
   }
 
   private async inject(kind: FaultKind): Promise<void> {
+    if (kind === "provider-list-lag" || kind.startsWith("webhook-")) return this.injectLasting(kind);
     if (kind.startsWith("provider-")) return this.injectIntoSimulator(kind);
     const entry = this.log.begin(kind);
     if (kind === "worker-sigstop-after-claim") {
@@ -127,6 +140,9 @@ export class FaultInjector {
         // A worker whose clock runs a few seconds off: deadlines and superseding are judged on its clock.
         fleet.killOne("worker", 300, { CLOCK_SKEW_MS: String(pick([-1, 1]) * between(1000, 5000)) });
         return;
+      case "reconciler-sigkill":
+        fleet.killOne("reconciler", between(300, 2000));
+        return;
       case "scheduler-duplicate-pass":
         fleet.runOnce("scheduler");
         return;
@@ -152,11 +168,58 @@ export class FaultInjector {
     const times = between(1, 3);
     this.log.begin(kind, { provider, times });
     this.ctx.sim.injectFault({
-      kind: kind.slice("provider-".length) as "500" | "429" | "hang" | "reset" | "accept-then-reset",
+      kind: kind.slice("provider-".length) as "500" | "429" | "hang" | "reset" | "accept-then-reset" | "accept-then-500",
       provider,
       times,
       retryAfterSeconds: 1,
+      // The provider created the message and then answered a gateway's 5xx: the likeliest "accepted upstream" reply.
+      ...(kind === "provider-accept-then-500" && { status: pick([500, 502, 503, 504] as const) }),
     });
+  }
+
+  /**
+   * Faults that last a few seconds in the background: Twilio's lists lagging behind the messages they hold; status
+   * callbacks and events posted twice or in reverse order; and forged webhooks, each of which must be refused.
+   */
+  private injectLasting(kind: FaultKind): void {
+    const entry = this.log.begin(kind);
+    const { sim } = this.ctx;
+    const lastMs = between(3000, 8000);
+    const undo = (() => {
+      switch (kind) {
+        case "provider-list-lag":
+          sim.setListLag(between(1000, 3000));
+          return () => sim.setListLag(0);
+        case "webhook-duplicates":
+          this.webhookChaos.duplicateRate = 0.5;
+          sim.setCallbackChaos(this.webhookChaos);
+          return () => sim.setCallbackChaos(Object.assign(this.webhookChaos, { duplicateRate: 0 }));
+        case "webhook-reorder":
+          this.webhookChaos.reorderRate = 0.5;
+          sim.setCallbackChaos(this.webhookChaos);
+          return () => sim.setCallbackChaos(Object.assign(this.webhookChaos, { reorderRate: 0 }));
+        case "webhook-forged":
+          return undefined;
+        default:
+          throw new Error(`${kind} is not a lasting fault`);
+      }
+    })();
+    const run = (async () => {
+      if (kind === "webhook-forged") {
+        const result = await this.ctx.forgeWebhooks();
+        this.forged.sent += result.sent;
+        this.forged.accepted.push(...result.accepted);
+      } else {
+        await new Promise((r) => setTimeout(r, lastMs));
+      }
+    })()
+      .catch((error: unknown) => this.ctx.log(`chaos: ${kind} failed: ${(error as Error).message}`))
+      .finally(() => {
+        undo?.();
+        this.log.end(entry);
+        this.underWay.delete(run);
+      });
+    this.underWay.add(run);
   }
 
   /**

@@ -3,7 +3,7 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import path from "node:path";
 import { processState } from "./proc-state";
 
-export type AppName = "worker" | "scheduler";
+export type AppName = "worker" | "scheduler" | "reconciler" | "api";
 
 interface Slot {
   app: AppName;

@@ -16,6 +16,10 @@ export function createDb(databaseUrl: string, options: { poolSize?: number } = {
   // A connection that dies while idle (a Postgres restart, pg_terminate_backend) is dropped from the pool; without a
   // listener its error would crash the process.
   pool.on("error", () => undefined);
+  // The same for a connection checked out between two statements (a transaction): the server ending it makes the
+  // client emit `error`, which the pool only listens to while the client is idle. The next statement on it fails and
+  // reports the error where it can be handled; without this listener the process would crash first.
+  pool.on("connect", (client) => client.on("error", () => undefined));
   const db = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
   pools.set(db, pool);
   return db;
