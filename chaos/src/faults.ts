@@ -164,6 +164,15 @@ export class FaultInjector {
   }
 
   private injectIntoSimulator(kind: FaultKind): void {
+    if (kind === "provider-reset") {
+      // A connection reset before anything was accepted, on every channel at once: each channel's way of telling
+      // "never had it" from "had it" (lists, callbacks, events) is tried in every run, quick ones included.
+      for (const provider of PROVIDERS) {
+        this.log.begin(kind, { provider, times: 1 });
+        this.ctx.sim.injectFault({ kind: "reset", provider, times: 1 });
+      }
+      return;
+    }
     const provider = pick(PROVIDERS);
     const times = between(1, 3);
     this.log.begin(kind, { provider, times });

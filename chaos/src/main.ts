@@ -75,6 +75,8 @@ async function main(): Promise<void> {
       // 3 s of injected list lag, plus a margin); SendGrid's events arrive within a second here.
       SENDGRID_EVENTS: "on",
       RECONCILE_INTERVAL_MS: "1000",
+      // After a 5xx, a lookup believes "not in the list" only 5 s later: the injected list lag is at most 3 s.
+      LOOKUP_SETTLE_MS: "5000",
       RECONCILE_SETTLE_MS: "6000",
       RECONCILE_EMAIL_SETTLE_MS: "6000",
       REMINDER_PLAN: CHAOS_PLAN,

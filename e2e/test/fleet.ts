@@ -72,6 +72,8 @@ export async function startFleet(options: { redisUrl?: string; skipHubSpotSetup?
     WORKER_CONCURRENCY: "4",
     // A portal that becomes ready (or is fixed) is noticed within half a second instead of the production 15 s.
     CRM_READY_CHECK_MS: "500",
+    // The simulator's lists do not lag unless a test says so: after a 5xx, the lookup is believed after half a second.
+    LOOKUP_SETTLE_MS: "500",
   };
   const logger = createLogger("test-scheduler", "silent");
   const seedOne = async (): Promise<SeededReminder> => {

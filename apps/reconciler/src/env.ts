@@ -29,6 +29,8 @@ const schema = z
     /** How often one delivery may be sent again after the provider confirmed it never had it. */
     RECONCILE_MAX_RESENDS: positiveInt(1),
     SEND_LEASE_MS: z.coerce.number({ message: "expected a number of milliseconds" }).int().positive().optional(),
+    /** How far a provider's list may lag: after a 5xx, "not in the list" is believed only this long after it. */
+    LOOKUP_SETTLE_MS: positiveInt(10_000),
     SHUTDOWN_GRACE_MS: positiveInt(25_000),
   })
   .refine((env) => env.SEND_LEASE_MS === undefined || env.SEND_LEASE_MS >= minimumLease(env.PROVIDER_TIMEOUT_MS), {

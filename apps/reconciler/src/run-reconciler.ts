@@ -34,6 +34,7 @@ export async function runReconciler(options: { once: boolean }): Promise<Reconci
     },
     leaseMs: env.SEND_LEASE_MS ?? leaseFor(env.PROVIDER_TIMEOUT_MS),
     providerTimeoutMs: env.PROVIDER_TIMEOUT_MS,
+    lookupSettleMs: env.LOOKUP_SETTLE_MS,
     logger,
   });
   const reconciler = guard.reconciler({

@@ -29,6 +29,8 @@ const schema = z
      * Default: twice PROVIDER_TIMEOUT_MS plus 10 s.
      */
     SEND_LEASE_MS: z.coerce.number({ message: "expected a number of milliseconds" }).int().positive().optional(),
+    /** How far a provider's list may lag: after a 5xx, "not in the list" is believed only this long after it. */
+    LOOKUP_SETTLE_MS: positiveInt(10_000),
     /** Tests only: SIGKILL this process at a named point of the pipeline. */
     NUDGE_FAILPOINT: z.enum(FAILPOINT_SPECS).optional(),
   })

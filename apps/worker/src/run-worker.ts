@@ -32,6 +32,7 @@ export async function runWorker(): Promise<void> {
     },
     leaseMs: env.SEND_LEASE_MS ?? leaseFor(env.PROVIDER_TIMEOUT_MS),
     providerTimeoutMs: env.PROVIDER_TIMEOUT_MS,
+    lookupSettleMs: env.LOOKUP_SETTLE_MS,
     logger,
     ...(env.NUDGE_FAILPOINT && { failpoint: armFailpoint(env.NUDGE_FAILPOINT) }),
   });

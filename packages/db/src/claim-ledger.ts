@@ -89,15 +89,29 @@ export class ClaimLedger {
     return this.settle(id, token, "sent", note ?? null, providerMessageId);
   }
 
-  /** The provider provably did not take the message: back to `pending`, to be claimed again by a retry. */
-  async recordNotAccepted(id: number, token: number, reason: string, needsLookup: boolean): Promise<boolean> {
+  /**
+   * The provider provably did not take the message: back to `pending`, to be claimed again by a retry. `afterSend`:
+   * this was the answer to a send (a 5xx), so the lookup that must come first trusts the provider's list only once
+   * its lag has passed since now (see msSinceLookupNeeded).
+   */
+  async recordNotAccepted(id: number, token: number, reason: string, needsLookup: boolean, options: { afterSend?: boolean } = {}): Promise<boolean> {
     const n = await this.count(
       `UPDATE deliveries SET state = 'pending', reason = $3, needs_lookup = (needs_lookup OR $4), lease_expires_at = NULL,
-         updated_at = nudge_now()
+         lookup_since = CASE WHEN $4 AND $5 THEN nudge_now() ELSE lookup_since END, updated_at = nudge_now()
        WHERE id = $1 AND state = 'sending' AND fencing_token = $2`,
-      [id, token, reason, needsLookup],
+      [id, token, reason, needsLookup, options.afterSend === true],
     );
     return n === 1;
+  }
+
+  /** Milliseconds, by the database's clock, since the send whose 5xx made a lookup necessary; undefined if none recorded. */
+  async msSinceLookupNeeded(id: number): Promise<number | undefined> {
+    const { rows } = await this.pool.query<{ ms: string | null }>(
+      `SELECT floor(extract(epoch FROM nudge_now() - lookup_since) * 1000) AS ms FROM deliveries WHERE id = $1`,
+      [id],
+    );
+    const ms = rows[0]?.ms;
+    return ms === null || ms === undefined ? undefined : Number(ms);
   }
 
   /**

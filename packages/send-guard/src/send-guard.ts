@@ -41,6 +41,11 @@ export interface SendGuardOptions {
   leaseMs: number;
   /** The providers' timeout: no call starts with less lease left than this plus the record's budget. */
   providerTimeoutMs: number;
+  /**
+   * How far a provider's list may lag behind the messages it holds: after a send answered 5xx, "not in the list" is
+   * believed only this long after that answer (before, the attempt gives the claim back and comes again). Default 10 s.
+   */
+  lookupSettleMs?: number;
   logger: Logger;
   failpoint?: FailpointHook;
   /** Called once this guard has settled a delivery (sent, failed, skipped, cancelled, unknown or undelivered). */
@@ -54,6 +59,9 @@ export const RECORD_BUDGET_MS = 5_000;
 export function leaseFor(providerTimeoutMs: number): number {
   return 2 * providerTimeoutMs + RECORD_BUDGET_MS + 5_000;
 }
+
+/** How far a provider's list may lag behind the messages it holds, unless configured. */
+const DEFAULT_LOOKUP_SETTLE_MS = 10_000;
 
 /** Room for the claim's own round trip and the gap between the check and the call. */
 const CLAIM_SLACK_MS = 1_000;
@@ -232,7 +240,10 @@ export class SendGuard {
       await this.claims.recordNotAccepted(delivery.id, token, `lookup failed: ${(error as Error).message}`, true);
       throw error;
     }
-    if (result.kind === "absent") return undefined;
+    if (result.kind === "absent") {
+      await this.assertListSettled(delivery.id, token, log);
+      return undefined;
+    }
     let providerMessageId: string | undefined;
     if (result.kind === "found") providerMessageId = result.providerMessageId;
     else if (result.candidates.length === 1 && (await this.claims.otherClaimsTo(delivery.id, delivery.channel, delivery.recipient, since)) === 0) {
@@ -248,6 +259,21 @@ export class SendGuard {
     await recordWithRetry(() => this.claims.recordSent(delivery.id, token, providerMessageId, "found by lookup after a provider 5xx"), log);
     log.info({ providerMessageId }, "found the message of an earlier attempt; not sending again");
     return this.notify({ deliveryId: delivery.id, state: "sent", reason: "found by lookup after a provider 5xx" }, delivery);
+  }
+
+  /**
+   * A list that lags may not show yet a message the 5xx'd send created a moment ago: until the lag has passed since
+   * that answer, give the claim back (the lookup stays due) and come again when it has.
+   */
+  private async assertListSettled(deliveryId: number, token: number, log: Logger): Promise<void> {
+    const settleMs = this.options.lookupSettleMs ?? DEFAULT_LOOKUP_SETTLE_MS;
+    const since = await this.claims.msSinceLookupNeeded(deliveryId);
+    if (since === undefined || since >= settleMs) return;
+    const waitMs = settleMs - since;
+    const reason = `not in the provider's list ${since} ms after a 5xx; its list may lag, so looking again in ${waitMs} ms before any resend`;
+    await recordWithRetry(() => this.claims.recordNotAccepted(deliveryId, token, reason, true), log);
+    log.info({ waitMs }, "lookup too early to trust; looking again later");
+    throw new NotAcceptedError(reason, { retryAfterMs: waitMs, needsLookup: true });
   }
 
   /** Gives the claim back, provably unsent, when a provider call and its record could no longer finish inside it. */
@@ -266,7 +292,10 @@ export class SendGuard {
   private async recordSendError(error: unknown, delivery: DeliveryRecord, token: number, log: Logger): Promise<DeliveryOutcome> {
     if (error instanceof NotAcceptedError) {
       // Provably not sent: release the claim and let the job retry (with the provider's Retry-After when given).
-      await recordWithRetry(() => this.claims.recordNotAccepted(delivery.id, token, `not accepted: ${error.message}`, error.needsLookup), log);
+      await recordWithRetry(
+        () => this.claims.recordNotAccepted(delivery.id, token, `not accepted: ${error.message}`, error.needsLookup, { afterSend: true }),
+        log,
+      );
       log.warn({ err: error.message, status: error.status }, "provider did not accept; will retry");
       throw error;
     }
