@@ -1,0 +1,2 @@
+// Drip campaigns: definitions, versions and enrollments (see README "Drip campaigns").
+export {};
