@@ -16,7 +16,7 @@ export interface MigrationReport {
 }
 
 /**
- * Moves every active enrollment of a campaign on another version to `toVersion`, by step identity (see
+ * Moves every active enrollment of a campaign on another version to `toVersion` (default: the latest loaded), by step identity (see
  * step-mapping.ts for the rule). Completed and stopped enrollments stay where they ended. When the next step is the
  * one the enrollment was already waiting for, its due time stays; otherwise it is the new step's delay after the
  * enrollment's last advance (its enrolment, before the first), moved into the step's send window.
@@ -24,14 +24,20 @@ export interface MigrationReport {
  * Runs in pages, one transaction each, with the page's rows locked, so that a step being advanced at the same time
  * is either seen as done or waits; the versions involved become immutable (leads are on them).
  */
-export async function migrateEnrollments(db: Db, campaignId: string, toVersion: number, options: { pageSize?: number } = {}): Promise<MigrationReport> {
+export async function migrateEnrollments(
+  db: Db,
+  campaignId: string,
+  toVersionOrLatest?: number,
+  options: { pageSize?: number } = {},
+): Promise<MigrationReport> {
   const pageSize = options.pageSize ?? 500;
   const target = await db.$transaction(async (tx) => {
     if (!(await lockCampaignForRead(tx, campaignId))) throw new CampaignInputError("campaignId", `campaign ${JSON.stringify(campaignId)} is not loaded`);
-    const version = await findVersion(tx, campaignId, toVersion);
-    if (!version) throw new CampaignInputError("toVersion", `campaign ${JSON.stringify(campaignId)} has no version ${toVersion}; load its file first`);
+    const version = await findVersion(tx, campaignId, toVersionOrLatest);
+    if (!version) throw new CampaignInputError("toVersion", `campaign ${JSON.stringify(campaignId)} has no version ${toVersionOrLatest}; load its file first`);
     return version;
   });
+  const toVersion = target.version;
   const toSteps = target.steps.map((s) => s.id);
   const versions = new Map<number, VersionRecord>();
   const report: MigrationReport = { campaignId, toVersion, moved: 0, completed: 0 };

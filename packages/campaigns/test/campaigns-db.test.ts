@@ -241,7 +241,7 @@ describe("migrateEnrollments (acceptance 4 in miniature)", () => {
     await db.enrollment.update({ where: { id: e.id }, data: { position: 1, doneStepIds: ["a"] } });
     await loadCampaignFiles(db, [await file("end-v2.yaml", campaign("end", 2, [sms("a")]))]);
     await expect(migrateEnrollments(db, "end", 3)).rejects.toThrow(/^toVersion: campaign "end" has no version 3/);
-    expect(await migrateEnrollments(db, "end", 2)).toMatchObject({ moved: 0, completed: 1 });
+    expect(await migrateEnrollments(db, "end")).toMatchObject({ toVersion: 2, moved: 0, completed: 1 });
     expect(await db.enrollment.findUniqueOrThrow({ where: { id: e.id } })).toMatchObject({ state: "completed", nextDueAt: null, position: 1 });
   });
 });
