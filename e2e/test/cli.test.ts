@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import net from "node:net";
 import path from "node:path";
 import IORedis from "ioredis";
@@ -172,8 +174,27 @@ describe("nudge", () => {
     const result = await runCommand(NUDGE_BIN, ["--help"], {});
     expect(result.code).toBe(0);
     const commands = result.lines.map((l) => /^ {2}(\w+)\b/.exec(l)?.[1]).filter(Boolean);
-    expect(commands).toEqual(expect.arrayContaining(["migrate", "tick", "scheduler", "worker"]));
+    expect(commands).toEqual(expect.arrayContaining(["migrate", "tick", "scheduler", "worker", "api", "reconcile", "campaigns"]));
   });
+
+  it("`nudge campaigns load` loads the repository's campaign files once, refuses a bad one naming the field, and `enroll` names an unknown contact", async () => {
+    const env = { DATABASE_URL: db.url };
+    const first = await runCommand(NUDGE_BIN, ["campaigns", "load"], env);
+    expect(first).toMatchObject({ code: 0, lines: expect.arrayContaining([expect.stringMatching(/^created demo-welcome version \d+ /)]) });
+    const again = await runCommand(NUDGE_BIN, ["campaigns", "load"], env);
+    expect(again).toMatchObject({ code: 0, lines: expect.arrayContaining([expect.stringMatching(/^unchanged demo-welcome version \d+ /)]) });
+    const dir = mkdtempSync(path.join(tmpdir(), "nudge-campaign-"));
+    const bad = path.join(dir, "bad.yaml");
+    writeFileSync(bad, "id: bad-one\nname: Bad\nversion: 1\nsteps:\n  - id: first\n    channel: fax\n    template: hi\n    delayHours: -1\n");
+    const refused = await runCommand(NUDGE_BIN, ["campaigns", "load", bad], env);
+    expect(refused.code).toBe(1);
+    expect(refused.lines.join("\n")).toMatch(/refused .*bad\.yaml: .*steps\[0\]\.channel.*fax/s);
+    expect(refused.lines.join("\n")).toMatch(/steps\[0\]\.delayHours/);
+    const unknown = await runCommand(NUDGE_BIN, ["campaigns", "enroll", "demo-welcome", "987654"], env);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.lines.join("\n")).toMatch(/contactId: contact 987654 does not exist/);
+    expect(unknown.lines.filter((l) => STACK_LINE.test(l))).toEqual([]);
+  }, 180_000);
 
   it("`nudge worker` with Redis refused exits non-zero within 10 s with the same one line", async () => {
     const port = await freePort();

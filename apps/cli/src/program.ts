@@ -80,6 +80,72 @@ export function createProgram(): Command {
       if (!summary.ok) process.exitCode = 1;
     });
 
+  const campaigns = program.command("campaigns").description("drip campaigns: load their files, enroll leads, move enrollments to a new version");
+  campaigns
+    .command("load")
+    .description("validate campaign files (default: every .yaml/.yml/.json in campaigns/) and load each as a version; a version leads are enrolled in never changes")
+    .argument("[files...]", "campaign files to load")
+    .action(async (files: string[]) => {
+      const { DATABASE_URL } = loadMigrateEnv();
+      const { createDb } = await import("@nudge/db");
+      const { campaignFilesIn, loadCampaignFiles } = await import("@nudge/campaigns");
+      const paths = files.length ? files : await campaignFilesIn("campaigns");
+      if (!paths.length) throw new Error("no campaign files in campaigns/; name the files to load");
+      const db = createDb(DATABASE_URL, { poolSize: 2 });
+      try {
+        for (const r of await loadCampaignFiles(db, paths)) {
+          if (r.outcome === "refused") {
+            console.error(`refused ${r.path}: ${r.reason}`);
+            process.exitCode = 1;
+          } else console.log(`${r.outcome} ${r.campaignId} version ${r.version} (${r.path})`);
+        }
+      } finally {
+        await db.$disconnect();
+      }
+    });
+  campaigns
+    .command("enroll")
+    .description("enroll contacts in the latest version of a campaign (once per campaign; --reenroll starts a new round after the last one ended)")
+    .argument("<campaign>", "the campaign's id")
+    .argument("<contactIds...>", "contact ids")
+    .option("--reenroll", "start a new round for contacts whose last round has ended")
+    .action(async (campaignId: string, contactIds: string[], opts: { reenroll?: boolean }) => {
+      const { DATABASE_URL } = loadMigrateEnv();
+      const { createDb } = await import("@nudge/db");
+      const { enroll } = await import("@nudge/campaigns");
+      const db = createDb(DATABASE_URL, { poolSize: 2 });
+      try {
+        for (const raw of contactIds) {
+          const contactId = Number(raw);
+          if (!Number.isInteger(contactId) || contactId <= 0) throw new Error(`contactIds: ${JSON.stringify(raw)} is not a contact id`);
+          const { enrollment, created } = await enroll(db, { contactId, campaignId, reenroll: opts.reenroll === true });
+          const next = enrollment.nextDueAt?.toISOString() ?? `never (${enrollment.state})`;
+          console.log(`${created ? "enrolled" : "already enrolled"}: contact ${contactId} in ${campaignId} version ${enrollment.version} round ${enrollment.round}, next step due ${next}`);
+        }
+      } finally {
+        await db.$disconnect();
+      }
+    });
+  campaigns
+    .command("migrate")
+    .description("move a campaign's active enrollments to its latest (or --to) version by step identity: no step sent twice, removed steps never")
+    .argument("<campaign>", "the campaign's id")
+    .option("--to <version>", "the version to move to (default: the latest loaded)")
+    .action(async (campaignId: string, opts: { to?: string }) => {
+      const { DATABASE_URL } = loadMigrateEnv();
+      const toVersion = opts.to === undefined ? undefined : Number(opts.to);
+      if (toVersion !== undefined && (!Number.isInteger(toVersion) || toVersion <= 0)) throw new Error(`--to: ${JSON.stringify(opts.to)} is not a version number`);
+      const { createDb } = await import("@nudge/db");
+      const { migrateEnrollments } = await import("@nudge/campaigns");
+      const db = createDb(DATABASE_URL, { poolSize: 2 });
+      try {
+        const r = await migrateEnrollments(db, campaignId, toVersion);
+        console.log(`${campaignId}: ${r.moved} enrollments moved to version ${r.toVersion}, ${r.completed} completed (nothing left for them in it)`);
+      } finally {
+        await db.$disconnect();
+      }
+    });
+
   return program;
 }
 
