@@ -46,12 +46,12 @@ export async function runReconciler(options: { once: boolean }): Promise<Reconci
 
   if (options.once) {
     try {
-      const total: ReconcileCounts = { confirmed: 0, resent: 0, gaveUp: 0, toOperator: 0, deferred: 0 };
+      const total: ReconcileCounts = { confirmed: 0, resent: 0, superseded: 0, gaveUp: 0, toOperator: 0, deferred: 0 };
       // Until a pass finds nothing it can act on: a batch at a time.
       for (;;) {
         const counts = await reconciler.runOnce();
         for (const key of Object.keys(total) as Array<keyof ReconcileCounts>) total[key] += counts[key];
-        if (counts.confirmed + counts.resent + counts.gaveUp + counts.toOperator === 0) break;
+        if (counts.confirmed + counts.resent + counts.superseded + counts.gaveUp + counts.toOperator === 0) break;
       }
       logger.info(total, "reconciled");
       return total;

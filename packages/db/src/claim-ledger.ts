@@ -195,14 +195,25 @@ export class ClaimLedger {
    * unknown -> pending: the provider confirmed it never had the message, so it may be sent again, through the claim.
    * At most `maxResends` times over the delivery's life, and never once the provider has reported anything about it.
    */
-  async reopenUnknown(id: number, reason: string, maxResends: number): Promise<boolean> {
-    return (
-      (await this.count(
-        `UPDATE deliveries SET state = 'pending', reason = $2, resends = resends + 1, needs_lookup = false, updated_at = nudge_now()
-         WHERE id = $1 AND state = 'unknown' AND resends < $3 AND provider_outcome IS NULL`,
-        [id, reason, maxResends],
-      )) === 1
+  async reopenUnknown(id: number, reason: string, maxResends: number): Promise<"reopened" | "superseded" | undefined> {
+    // A message that a later step of the same source and start has since replaced is not sent late: confirmed never
+    // accepted, it ends skipped as superseded instead (the later step is the recipient's reminder).
+    const { rows } = await this.pool.query<{ state: string }>(
+      `UPDATE deliveries d SET
+         state = CASE WHEN later.step IS NOT NULL THEN 'skipped' ELSE 'pending' END::"DeliveryState",
+         reason = CASE WHEN later.step IS NOT NULL THEN 'superseded by step ' || later.step || ' (' || $2 || ')' ELSE $2 END,
+         resends = d.resends + CASE WHEN later.step IS NOT NULL THEN 0 ELSE 1 END,
+         needs_lookup = false, updated_at = nudge_now()
+       FROM (SELECT max(l.step) AS step FROM deliveries o JOIN deliveries l
+               ON l.source_type = o.source_type AND l.source_id = o.source_id AND l.appointment_starts_at = o.appointment_starts_at
+                  AND l.step > o.step
+             WHERE o.id = $1) later
+       WHERE d.id = $1 AND d.state = 'unknown' AND d.resends < $3 AND d.provider_outcome IS NULL
+       RETURNING d.state::text AS state`,
+      [id, reason, maxResends],
     );
+    const state = rows[0]?.state;
+    return state === undefined ? undefined : state === "pending" ? "reopened" : "superseded";
   }
 
   /** unknown -> failed: no evidence can be had and the channel's policy gives up rather than risk a second message. */

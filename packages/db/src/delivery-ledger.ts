@@ -135,7 +135,12 @@ export class DeliveryLedger {
          ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING *
        ), superseded AS (
-         UPDATE deliveries SET state = 'skipped', reason = 'superseded by step ' || $7::int, updated_at = nudge_now()
+         -- A waiting step whose last send got a provider 5xx may exist at the provider: it is not skipped but made
+         -- unknown, for the reconciler to look up (found: sent; absent: skipped as superseded, never sent late).
+         UPDATE deliveries SET state = CASE WHEN needs_lookup THEN 'unknown' ELSE 'skipped' END::"DeliveryState",
+           reason = 'superseded by step ' || $7::int
+             || CASE WHEN needs_lookup THEN '; an earlier attempt got a provider 5xx, so the message may exist' ELSE '' END,
+           updated_at = nudge_now()
          WHERE $13 AND source_type = $3 AND source_id = $4 AND appointment_starts_at = $5 AND step < $7 AND state = 'pending'
        ), result AS (
          SELECT * FROM inserted

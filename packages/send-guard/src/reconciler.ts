@@ -36,6 +36,8 @@ export interface ReconcileCounts {
   confirmed: number;
   /** Confirmed never accepted and sent again through the claim (the outcome of that send counts here too). */
   resent: number;
+  /** Confirmed never accepted, and a later step of the same source has replaced it: `skipped`, not sent late. */
+  superseded: number;
   /** Ended `failed` by the email policy `give-up`. */
   gaveUp: number;
   /** Waiting for an operator. */
@@ -81,7 +83,7 @@ export class Reconciler {
 
   /** One pass over what is unresolved now. Errors on one delivery are logged and leave it for the next pass. */
   async runOnce(): Promise<ReconcileCounts> {
-    const counts: ReconcileCounts = { confirmed: 0, resent: 0, gaveUp: 0, toOperator: 0, deferred: 0 };
+    const counts: ReconcileCounts = { confirmed: 0, resent: 0, superseded: 0, gaveUp: 0, toOperator: 0, deferred: 0 };
     const rows = await this.claims.unresolved(this.options.settleMs, this.options.email.settleMs, this.batchSize);
     const queue = [...rows];
     // A few at a time: each may call the provider.
@@ -160,10 +162,17 @@ export class Reconciler {
   }
 
   private async resend(row: UnresolvedDelivery, why: string, log: Logger, reopen: boolean): Promise<keyof ReconcileCounts> {
-    if (reopen && !(await this.claims.reopenUnknown(row.id, why, this.maxResends))) {
-      // Sent again as often as allowed already, or a report arrived meanwhile: a person decides.
-      const reason = `${why}, but it was already sent again ${row.resends} time(s)`;
-      return (await this.claims.awaitOperator(row.id, reason)) ? "toOperator" : "deferred";
+    if (reopen) {
+      const reopened = await this.claims.reopenUnknown(row.id, why, this.maxResends);
+      if (reopened === "superseded") {
+        log.info({ why }, "the provider never had it, and a later step has replaced it: skipped, not sent late");
+        return "superseded";
+      }
+      if (reopened === undefined) {
+        // Sent again as often as allowed already, or a report arrived meanwhile: a person decides.
+        const reason = `${why}, but it was already sent again ${row.resends} time(s)`;
+        return (await this.claims.awaitOperator(row.id, reason)) ? "toOperator" : "deferred";
+      }
     }
     log.info({ why }, "the provider never had the message; sending it again through the claim");
     const outcome = await this.redeliver(row.id);

@@ -83,7 +83,7 @@ describe("Reconciler", () => {
   it("concludes nothing before the settle time has passed since the delivery became unknown", async () => {
     const g = guard();
     const m = await unknownAfter(g, "sms", "reset");
-    expect(await reconciler(g).runOnce()).toEqual({ confirmed: 0, resent: 0, gaveUp: 0, toOperator: 0, deferred: 0 });
+    expect(await reconciler(g).runOnce()).toEqual({ confirmed: 0, resent: 0, superseded: 0, gaveUp: 0, toOperator: 0, deferred: 0 });
     expect((await ledger.byId(m.id))!.state).toBe("unknown");
     expect(sentTo(m.recipient)).toHaveLength(0);
   });
@@ -126,6 +126,35 @@ describe("Reconciler", () => {
     await reconciler(g).runOnce();
     expect(sentTo(m.recipient)).toHaveLength(0);
     expect((await ledger.byId(m.id))!.state).toBe("cancelled");
+  });
+
+  // Found by the full chaos run: an SMS answered 5xx after Twilio created it, then superseded by the call before its
+  // retry looked it up, ended `skipped` although it had gone out.
+  it("a step that got a 5xx and is then superseded becomes unknown, not skipped: found -> sent; never accepted -> skipped, not sent late", async () => {
+    const g = guard();
+    const ledgerRows = async (ids: number[]) => Promise.all(ids.map(async (id) => (await ledger.byId(id))!));
+    const made = await reminder("sms");
+    const lost = await reminder("sms");
+    const ids: number[] = [];
+    for (const [m, fault] of [[made, "accept-then-500"], [lost, "500"]] as const) {
+      sim.injectFault({ kind: fault, provider: "twilio-sms" });
+      await expect(g.deliver(m)).rejects.toThrow(/500/);
+      // The call becomes due before the retry: its creation retires the waiting SMS.
+      const call = { ...m, idempotencyKey: m.idempotencyKey.replace(/step-2$/, "step-3"), step: 3, channel: "voice" as const, supersedesEarlierSteps: true };
+      await ledger.create(call);
+      ids.push((await ledger.byKey(m.idempotencyKey))!.id);
+    }
+    expect((await ledgerRows(ids)).map((r) => [r.state, r.reason])).toEqual([
+      ["unknown", expect.stringMatching(/^superseded by step 3; an earlier attempt got a provider 5xx/)],
+      ["unknown", expect.stringMatching(/^superseded by step 3; an earlier attempt got a provider 5xx/)],
+    ]);
+    await advanceDatabaseClock(db, SETTLE_MS);
+    expect(await reconciler(g).runOnce()).toMatchObject({ confirmed: 1, superseded: 1, resent: 0 });
+    const [sent, skipped] = await ledgerRows(ids);
+    expect(sent).toMatchObject({ state: "sent", providerMessageId: sentTo(made.recipient)[0]!.id });
+    expect(skipped).toMatchObject({ state: "skipped", reason: expect.stringMatching(/^superseded by step 3 \(not in the provider's list/) });
+    expect(sentTo(made.recipient)).toHaveLength(1);
+    expect(sentTo(lost.recipient)).toHaveLength(0);
   });
 
   it("calls: the one call to that number is ours; none means never accepted; a call another delivery owns is not ours", async () => {
