@@ -74,6 +74,9 @@ async function main(): Promise<void> {
       // The reconciler: a list is trusted 6 s after a delivery became unknown (the 2 s provider timeout plus up to
       // 3 s of injected list lag, plus a margin); SendGrid's events arrive within a second here.
       SENDGRID_EVENTS: "on",
+      // The account has the Email Activity API: an unknown email is looked up by its delivery id. (Inferring "never
+      // accepted" from the Event Webhook's silence made duplicates in a full run whose webhook posts were lost.)
+      SENDGRID_EMAIL_ACTIVITY: "on",
       RECONCILE_INTERVAL_MS: "1000",
       // After a 5xx, a lookup believes "not in the list" only 5 s later: the injected list lag is at most 3 s.
       LOOKUP_SETTLE_MS: "5000",

@@ -22,6 +22,11 @@ const schema = z
      * event within RECONCILE_EMAIL_SETTLE_MS was never accepted and is sent again.
      */
     SENDGRID_EVENTS: z.enum(["on", "off"]).default("off"),
+    /**
+     * `on` when the SendGrid account has the Email Activity API (a paid add-on; the API key needs its scope): unknown
+     * emails are then looked up by delivery id, the way SMS are in Twilio's list, instead of inferred from silence.
+     */
+    SENDGRID_EMAIL_ACTIVITY: z.enum(["on", "off"]).default("off"),
     /** SendGrid sends `processed` within seconds; its own delays can reach minutes. Default 15 minutes. */
     RECONCILE_EMAIL_SETTLE_MS: positiveInt(15 * 60_000),
     /** With SENDGRID_EVENTS=off: what an unknown email becomes. See the README for why give-up is the default. */

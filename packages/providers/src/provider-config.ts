@@ -20,6 +20,11 @@ export interface SendGridConfig {
   /** Replaces https://api.sendgrid.com. */
   baseUrl?: string;
   timeoutMs: number;
+  /**
+   * The account has the Email Activity API (a paid add-on; the key needs the "Email Activity" scope): emails can then
+   * be looked up by delivery id, which is the reconciler's evidence for email.
+   */
+  emailActivity?: boolean;
 }
 
 export interface HubSpotConfig {

@@ -1,7 +1,7 @@
-import { AmbiguousSendError, type MessageProvider, NotAcceptedError, type OutboundMessage, type SendReceipt } from "@nudge/core";
+import { AmbiguousSendError, type LookupResult, type MessageProvider, NotAcceptedError, type OutboundMessage, type SendReceipt } from "@nudge/core";
 import { Client } from "@sendgrid/client";
 import { MailService } from "@sendgrid/mail";
-import { classifySendError } from "./classify-error";
+import { classifyIdempotentError, classifySendError } from "./classify-error";
 import type { SendGridConfig } from "./provider-config";
 
 const PROVIDER = "SendGrid";
@@ -20,9 +20,14 @@ const PROVIDER = "SendGrid";
 export class SendGridEmailProvider implements MessageProvider {
   readonly channel = "email" as const;
   private readonly mail: MailService;
+  private readonly client: Client;
+  /** Only where the account has the Email Activity API (`emailActivity`); otherwise email has no lookup. */
+  readonly lookup?: (message: OutboundMessage, since: Date) => Promise<LookupResult>;
 
   constructor(private readonly config: SendGridConfig) {
     const client = new Client();
+    this.client = client;
+    if (config.emailActivity) this.lookup = (message, since) => this.lookUpActivity(message, since);
     client.setApiKey(config.apiKey);
     // setApiKey resets the base URL to the region's default: set ours after it.
     if (config.baseUrl) client.setDefaultRequest("baseUrl", config.baseUrl);
@@ -30,6 +35,25 @@ export class SendGridEmailProvider implements MessageProvider {
     this.mail.setClient(client);
     // SendGrid's client has no timeout by default: a hung connection would hold the job forever.
     this.mail.setTimeout(config.timeoutMs);
+  }
+
+  /**
+   * The Email Activity API, queried by the delivery id Nudge sends in custom_args and the recipient: an email SendGrid
+   * has is found with its message id (the part of msg_id before the first dot, as X-Message-Id gives it). `since` is
+   * not sent: the delivery id names one message already. The feed lags (minutes on real accounts): callers look
+   * only after a settle time.
+   */
+  private async lookUpActivity(message: OutboundMessage, _since: Date): Promise<LookupResult> {
+    const query = `unique_args['deliveryId']="${message.deliveryId}" AND to_email="${message.to.replace(/"/g, "")}"`;
+    try {
+      const [response, body] = await this.client.request({ method: "GET", url: "/v3/messages", qs: { limit: 10, query } });
+      if (response.statusCode >= 400) throw Object.assign(new Error(`HTTP ${response.statusCode}`), { code: response.statusCode });
+      const messages = ((body as { messages?: Array<{ msg_id?: string }> }).messages ?? []).filter((m) => typeof m.msg_id === "string");
+      const found = messages[0];
+      return found ? { kind: "found", providerMessageId: found.msg_id!.split(".")[0]! } : { kind: "absent" };
+    } catch (err) {
+      throw classifyIdempotentError(err, `${PROVIDER} email activity`);
+    }
   }
 
   async send(message: OutboundMessage): Promise<SendReceipt> {

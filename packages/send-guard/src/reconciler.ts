@@ -60,8 +60,9 @@ type Decision =
  *   3. Calls: the call list keeps neither body nor delivery id, so a call is ours only when it is the one call to that
  *      number in the window that no other delivery owns and no other delivery to that number was claimed; none
  *      means never accepted; otherwise an operator decides.
- *   4. Email: the Event Webhook's reports (step 1); with it configured and silent, never accepted; without it, the
- *      channel's policy.
+ *   4. Email: the Event Webhook's reports (step 1); then the Email Activity API where the account has it (looked up
+ *      by delivery id, like a list); else, with the Event Webhook configured and silent, never accepted (which is
+ *      only as sound as the webhook's delivery: a lost event makes a duplicate); without either, the channel's policy.
  * Nothing is concluded before `settleMs` has passed since the delivery became unknown (the lease had already ended
  * then), so that a message that shows up late in a list is not sent again. "Never accepted" reopens the delivery and
  * sends it through the same claim as any message (which checks cancel, opt-outs and the deadline again), at most
@@ -134,7 +135,7 @@ export class Reconciler {
     };
     // A minute before the first claim, by the database's clock: the provider's clock may differ a little.
     const since = new Date((row.firstClaimedAt ?? row.updatedAt).getTime() - 60_000);
-    if (row.channel === "email") {
+    if (row.channel === "email" && !this.providers.email.lookup) {
       if (this.options.email.eventWebhook) return { kind: "never-accepted", why: "SendGrid reported no event for it: it never had the email" };
       const why = "no evidence source for email (the Event Webhook is off)";
       const policy = this.options.email.policy;

@@ -31,13 +31,13 @@ afterAll(async () => {
   await database.drop();
 });
 
-function guard(): SendGuard {
+function guard(options: { emailActivity?: boolean } = {}): SendGuard {
   const env = simulatorProviderEnv(sim.url);
   return new SendGuard({
     db,
     providers: {
       twilio: { accountSid: env.TWILIO_ACCOUNT_SID!, authToken: env.TWILIO_AUTH_TOKEN!, from: env.TWILIO_FROM_NUMBER!, baseUrl: sim.url, timeoutMs: TIMEOUT_MS },
-      sendgrid: { apiKey: env.SENDGRID_API_KEY!, from: env.SENDGRID_FROM_EMAIL!, baseUrl: sim.url, timeoutMs: TIMEOUT_MS },
+      sendgrid: { apiKey: env.SENDGRID_API_KEY!, from: env.SENDGRID_FROM_EMAIL!, baseUrl: sim.url, timeoutMs: TIMEOUT_MS, ...options },
     },
     leaseMs: leaseFor(TIMEOUT_MS),
     providerTimeoutMs: TIMEOUT_MS,
@@ -206,6 +206,18 @@ describe("Reconciler", () => {
     await advanceDatabaseClock(db, SETTLE_MS);
     expect(await reconciler(g).runOnce()).toMatchObject({ resent: 1 });
     expect(sentTo(m.recipient)).toHaveLength(1);
+  });
+
+  it("email with the Email Activity API: looked up by delivery id, even when the events were lost: accepted -> sent, never reached -> sent once", async () => {
+    const g = guard({ emailActivity: true });
+    // No event ever reaches Nudge here (no webhook in this test): only the activity feed can tell.
+    const accepted = await unknownAfter(g, "email", "accept-then-reset");
+    const lost = await unknownAfter(g, "email", "reset");
+    await advanceDatabaseClock(db, SETTLE_MS);
+    expect(await reconciler(g).runOnce()).toMatchObject({ confirmed: 1, resent: 1 });
+    expect(await ledger.byId(accepted.id)).toMatchObject({ state: "sent", providerMessageId: sentTo(accepted.recipient)[0]!.id });
+    expect(sentTo(accepted.recipient)).toHaveLength(1);
+    expect(sentTo(lost.recipient)).toHaveLength(1);
   });
 
   it("email without an evidence source follows the policy: give-up ends it failed, operator flags it, and neither sends", async () => {

@@ -35,9 +35,10 @@ interface MailBody {
  * accepted mail is recorded (its first recipient) and every recipient's events are scheduled.
  */
 export class SendGridRoutes {
-  constructor(private readonly deps: { records: RequestRecord; events: SendGridEvents }) {}
+  constructor(private readonly deps: { records: RequestRecord; events: SendGridEvents; listLagMs: () => number }) {}
 
   route(method: string, pathname: string): ProviderRoute | undefined {
+    if (pathname === "/v3/messages") return this.activityRoute(method);
     if (pathname !== "/v3/mail/send") return undefined;
     return {
       provider: "sendgrid",
@@ -53,6 +54,52 @@ export class SendGridRoutes {
         const invalid = validate(mail as MailBody);
         if (invalid) return invalid;
         return this.accept(mail as MailBody);
+      },
+    };
+  }
+
+  /**
+   * The Email Activity API (`GET /v3/messages?query=...&limit=N`, a paid add-on on real accounts): the emails
+   * SendGrid has, filtered by SendGrid's query language. This simulator understands `to_email="..."` and
+   * `unique_args['name']="..."` joined by AND, which is what Nudge asks. It lags behind like the Twilio lists
+   * (`listLagMs`), as the real feed does by minutes.
+   */
+  private activityRoute(method: string): ProviderRoute {
+    return {
+      provider: "sendgrid",
+      handle: (request) => {
+        if (method !== "GET") return sendGridError(405, [{ message: "method not allowed" }]);
+        if (!bearerToken(request.headers)) {
+          return sendGridError(401, [{ message: "The provided authorization grant is invalid, expired, or revoked", field: null }]);
+        }
+        const query = request.query.get("query") ?? "";
+        const limit = Number(request.query.get("limit") ?? "10");
+        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return sendGridError(400, [{ message: "limit must be an integer from 1 to 1000", field: "limit" }]);
+        const clauses = query.split(/\s+AND\s+/i).map((c) => c.trim().replace(/^\((.*)\)$/, "$1")).filter(Boolean);
+        const filters: Array<(r: { to: string; deliveryId?: string }) => boolean> = [];
+        for (const clause of clauses) {
+          const to = /^to_email\s*=\s*"([^"]*)"$/.exec(clause);
+          const arg = /^unique_args\['deliveryId'\]\s*=\s*"([^"]*)"$/.exec(clause);
+          if (to) filters.push((r) => r.to.toLowerCase() === to[1]!.toLowerCase());
+          else if (arg) filters.push((r) => r.deliveryId === arg[1]);
+          else return sendGridError(400, [{ message: `invalid query clause: ${clause}`, field: "query" }]);
+        }
+        const visibleBefore = Date.now() - this.deps.listLagMs();
+        const messages = this.deps.records
+          .list({ provider: "sendgrid" })
+          .filter((r) => Date.parse(r.at) <= visibleBefore && filters.every((f) => f(r)))
+          .slice(-limit)
+          .map((r) => ({
+            from_email: "reminders@example.com",
+            msg_id: `${r.id}.filter0001.1.0`,
+            subject: r.subject ?? "",
+            to_email: r.to,
+            status: "delivered",
+            opens_count: 0,
+            clicks_count: 0,
+            last_event_time: r.at,
+          }));
+        return jsonReply(200, { messages });
       },
     };
   }

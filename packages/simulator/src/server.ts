@@ -75,7 +75,7 @@ class SimulatorServer implements Simulator {
       ...(options.sendgridEventSigningKey !== undefined && { signingKey: options.sendgridEventSigningKey }),
       ...(options.sendgridEventWebhookUrl !== undefined && { url: options.sendgridEventWebhookUrl }),
     });
-    this.sendGrid = new SendGridRoutes({ records: this.requests, events: this.sendGridEvents });
+    this.sendGrid = new SendGridRoutes({ records: this.requests, events: this.sendGridEvents, listLagMs: () => this.listLagMs });
     this.hubSpot = new HubSpotRoutes({ records: this.requests, ...(options.hubspot && { settings: options.hubspot }) });
     this.server = http.createServer((req, res) => {
       this.onRequest(req, res).catch((err: unknown) => {
