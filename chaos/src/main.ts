@@ -44,7 +44,16 @@ async function main(): Promise<void> {
   const databaseUrl = Object.assign(new URL(ADMIN_URL), { pathname: `/${databaseName}` }).toString();
   await ensureDatabase(databaseUrl);
   await migrate(databaseUrl);
-  const sim = await startSimulator({ port: 0, twilioAuthToken: SIMULATOR_TWILIO_AUTH_TOKEN });
+  // What the simulator swallows (a status callback or event post that failed, and why), counted for the summary.
+  const simTroubles = new Map<string, number>();
+  const sim = await startSimulator({
+    port: 0,
+    twilioAuthToken: SIMULATOR_TWILIO_AUTH_TOKEN,
+    log: (entry) => {
+      const what = `${String(entry.msg)}: ${String(entry.err ?? entry.status ?? "")}`.replace(/\d+/g, "N");
+      simTroubles.set(what, (simTroubles.get(what) ?? 0) + 1);
+    },
+  });
   // The deployment step (`nudge hubspot setup`): without Nudge's properties no worker takes a job.
   const hubspotEnv = simulatorProviderEnv(sim.url);
   await createCrmGateway({ accessToken: hubspotEnv.HUBSPOT_ACCESS_TOKEN!, baseUrl: sim.url, timeoutMs: 5_000 }).setup();
@@ -195,6 +204,7 @@ async function main(): Promise<void> {
   );
   log(`chaos: settled without a send, for a reason the suite checked: ${JSON.stringify(verdict.excused)}`);
   if (unexpectedExits.length) log(`chaos: processes that exited on their own: ${unexpectedExits.join(", ")}`);
+  if (simTroubles.size) log(`chaos: what the simulator's posts met: ${JSON.stringify(Object.fromEntries(simTroubles))}`);
   // Every key of every list goes to a file; the console shows the first few of each.
   const verdictFile = path.join(logDir, "verdict.txt");
   const listKeys = (what: string, keys: readonly string[], limit: number) => {
