@@ -57,7 +57,20 @@ const GUARDED_IMPORTS: ReadonlyMap<string, string> = new Map([
   ["SendGridEmailProvider", "@nudge/providers"],
 ]);
 const GUARDED_CALLS: ReadonlyMap<string, string> = new Map(
-  ["claimDelivery", "recordSent", "recordNotAccepted", "recordFailed", "recordUnknown", "releaseClaim"].map((m) => [m, "@nudge/db"]),
+  [
+    "claimDelivery",
+    "recordSent",
+    "recordNotAccepted",
+    "recordFailed",
+    "recordUnknown",
+    "releaseClaim",
+    // The reconciler's resolutions of `unknown`: they settle or reopen a delivery, so they belong to the guard too.
+    "resolveSent",
+    "resolveFromReport",
+    "reopenUnknown",
+    "giveUpUnknown",
+    "awaitOperator",
+  ].map((m) => [m, "@nudge/db"]),
 );
 /**
  * Files that may use the message providers without the guard, each for a stated reason. Every entry is a way to send

@@ -1,3 +1,4 @@
+import { messageProvidersFromEnv } from "@nudge/config";
 import { assertMigrated, assertProductionClock, createDb } from "@nudge/db";
 import { onShutdown } from "@nudge/lifecycle";
 import { createLogger } from "@nudge/logger";
@@ -19,17 +20,7 @@ export async function runWorker(): Promise<void> {
   const connection = createRedis(env.REDIS_URL);
   const guard = new SendGuard({
     db,
-    providers: {
-      twilio: {
-        accountSid: env.TWILIO_ACCOUNT_SID,
-        authToken: env.TWILIO_AUTH_TOKEN,
-        from: env.TWILIO_FROM_NUMBER,
-        baseUrl: env.TWILIO_BASE_URL,
-        statusCallbackUrl: env.TWILIO_STATUS_CALLBACK_URL,
-        timeoutMs: env.PROVIDER_TIMEOUT_MS,
-      },
-      sendgrid: { apiKey: env.SENDGRID_API_KEY, from: env.SENDGRID_FROM_EMAIL, baseUrl: env.SENDGRID_BASE_URL, timeoutMs: env.PROVIDER_TIMEOUT_MS },
-    },
+    providers: messageProvidersFromEnv(env),
     leaseMs: env.SEND_LEASE_MS ?? leaseFor(env.PROVIDER_TIMEOUT_MS),
     providerTimeoutMs: env.PROVIDER_TIMEOUT_MS,
     lookupSettleMs: env.LOOKUP_SETTLE_MS,
