@@ -25,14 +25,6 @@ export interface ReportOutcome {
   state?: DeliveryState;
 }
 
-export interface Suppression {
-  channel: Channel;
-  address: string;
-  reason: string;
-  source: string;
-  createdAt: Date;
-}
-
 /**
  * What the providers report: status callbacks and events applied to deliveries (only forwards, see
  * nudge_apply_provider_status in the reconciler migration), and the opt-out list the claim checks. The webhooks app
@@ -109,23 +101,5 @@ export class EvidenceLedger {
       [channels, normalizeAddress(channels[0] ?? "sms", address)],
     );
     return rows.map((r) => r.channel);
-  }
-
-  async suppressionsOf(address: string): Promise<Suppression[]> {
-    const { rows } = await this.pool.query<Suppression>(
-      `SELECT channel::text AS channel, address, reason, source, created_at AS "createdAt" FROM suppressions
-       WHERE address = $1 OR address = lower($1) ORDER BY channel`,
-      [address.trim()],
-    );
-    return rows;
-  }
-
-  /** The reports received about a delivery, oldest first. */
-  async reportsFor(deliveryId: number): Promise<Array<{ provider: string; status: string; detail: string | null; receivedAt: Date }>> {
-    const { rows } = await this.pool.query(
-      `SELECT provider, status, detail, received_at AS "receivedAt" FROM provider_events WHERE delivery_id = $1 ORDER BY id`,
-      [deliveryId],
-    );
-    return rows;
   }
 }

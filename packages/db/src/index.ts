@@ -20,4 +20,4 @@ export type { MigrationResult } from "./migrate";
 export { checkPostgres, PostgresUnavailableError } from "./preflight";
 export { assertProductionClock } from "./production-clock";
 export { EvidenceLedger } from "./evidence-ledger";
-export type { ProviderReport, ReportOutcome, Suppression } from "./evidence-ledger";
+export type { ProviderReport, ReportOutcome } from "./evidence-ledger";
