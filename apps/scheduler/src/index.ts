@@ -1,3 +1,5 @@
 export { runScheduler } from "./run-scheduler";
 export { runPass } from "./scheduler-pass";
 export type { PassDeps, PassResult } from "./scheduler-pass";
+export { runDripPass } from "./drip-pass";
+export type { DripPassDeps, DripPassResult } from "./drip-pass";

@@ -1,7 +1,8 @@
 import { assertMigrated, assertProductionClock, checkPostgres, createDb } from "@nudge/db";
 import { onShutdown } from "@nudge/lifecycle";
 import { createLogger } from "@nudge/logger";
-import { checkRedis, createRedis, createReminderQueue } from "@nudge/queue";
+import { checkRedis, createQueue, createRedis, createReminderQueue } from "@nudge/queue";
+import { runDripPass } from "./drip-pass";
 import { loadSchedulerEnv } from "./env";
 import { runPass } from "./scheduler-pass";
 
@@ -17,10 +18,11 @@ export async function runScheduler(options: { once: boolean }): Promise<void> {
   // pass would never exit. Both servers are checked at once, so that the wait is bounded by the slower check.
   await Promise.all([checkPostgres(env.DATABASE_URL), checkRedis(env.REDIS_URL)]);
   await assertMigrated(env.DATABASE_URL);
-  const db = createDb(env.DATABASE_URL, { poolSize: 2 });
+  const db = createDb(env.DATABASE_URL, { poolSize: 4 });
   if (env.NODE_ENV !== "test") await assertProductionClock(db);
   const connection = createRedis(env.REDIS_URL);
   const queue = createReminderQueue(connection, env.QUEUE_PREFIX);
+  const dripQueue = createQueue("drip", connection, env.QUEUE_PREFIX);
   const deps = {
     db,
     queue,
@@ -32,15 +34,30 @@ export async function runScheduler(options: { once: boolean }): Promise<void> {
     abandonedAfterMs: env.SCHEDULER_ABANDONED_AFTER_MS,
     backoffMs: env.JOB_BACKOFF_MS,
   };
+  const dripDeps = {
+    db,
+    queue: dripQueue,
+    redis: connection,
+    logger,
+    batchSize: env.SCHEDULER_BATCH_SIZE,
+    fullSweepMs: env.SCHEDULER_SWEEP_MS,
+    backoffMs: env.JOB_BACKOFF_MS,
+  };
+  // Reminders and drip steps in one pass, each on its own: one failing does not hold the other back.
+  const passBoth = async () => {
+    const [reminders, drips] = await Promise.allSettled([runPass(deps), runDripPass(dripDeps)]);
+    const failed = [reminders, drips].filter((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed.length > 0) throw failed[0]!.reason;
+  };
   const close = async () => {
-    await queue.close();
+    await Promise.all([queue.close(), dripQueue.close()]);
     connection.disconnect();
     await db.$disconnect();
   };
 
   if (once) {
     try {
-      await runPass(deps);
+      await passBoth();
     } finally {
       await close();
     }
@@ -50,7 +67,7 @@ export async function runScheduler(options: { once: boolean }): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<unknown> = Promise.resolve();
   const tick = () => {
-    current = runPass(deps)
+    current = passBoth()
       .catch((error: unknown) => logger.error({ err: (error as Error).message }, "scheduler pass failed; next pass retries"))
       .finally(() => {
         timer = setTimeout(tick, env.SCHEDULER_INTERVAL_MS);

@@ -8,7 +8,7 @@ import type { Worker } from "bullmq";
  * one, the worker takes no jobs until `checkReady` says the portal is fixed, saying what to do meanwhile.
  */
 export class CrmReadiness {
-  private worker: Worker | undefined;
+  private readonly workers: Worker[] = [];
   private checking: Promise<void> | undefined;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
@@ -50,9 +50,9 @@ export class CrmReadiness {
     }
   }
 
-  /** The worker whose intake this gate pauses. */
+  /** A worker whose intake this gate pauses (the process's reminder and drip workers share one gate). */
   attach(worker: Worker): void {
-    this.worker = worker;
+    this.workers.push(worker);
   }
 
   /**
@@ -60,13 +60,13 @@ export class CrmReadiness {
    * once the portal is ready again.
    */
   portalRefused(error: CrmPortalError): void {
-    if (this.checking || !this.worker) return;
+    if (this.checking || this.workers.length === 0) return;
     this.logger.error({ err: error.message }, "the CRM refuses every write; pausing intake until it is fixed");
-    const worker = this.worker;
-    worker.pause(true);
+    const workers = [...this.workers];
+    for (const worker of workers) void worker.pause(true);
     this.checking = this.waitUntilReady().then(() => {
       this.checking = undefined;
-      if (!this.stopped) worker.resume();
+      if (!this.stopped) for (const worker of workers) worker.resume();
     });
   }
 

@@ -31,6 +31,12 @@ const schema = z
     SEND_LEASE_MS: z.coerce.number({ message: "expected a number of milliseconds" }).int().positive().optional(),
     /** How far a provider's list may lag: after a 5xx, "not in the list" is believed only this long after it. */
     LOOKUP_SETTLE_MS: positiveInt(10_000),
+    /**
+     * Drip campaigns: a lead whose HubSpot lifecycle stage sales has moved past this one (HubSpot's default stages:
+     * subscriber, lead, marketingqualifiedlead, salesqualifiedlead, opportunity, customer, evangelist) gets no
+     * further step. Read at each step's CRM write. Unset: the stage is not read.
+     */
+    DRIP_STOP_LIFECYCLE_STAGE: z.enum(["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer", "evangelist"]).optional(),
     /** Tests only: SIGKILL this process at a named point of the pipeline. */
     NUDGE_FAILPOINT: z.enum(FAILPOINT_SPECS).optional(),
   })

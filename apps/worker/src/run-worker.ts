@@ -8,6 +8,7 @@ import { leaseFor, SendGuard } from "@nudge/send-guard";
 import { loadWorkerEnv } from "./env";
 import { armFailpoint } from "./failpoints";
 import { CrmReadiness } from "./crm-readiness";
+import { createDripWorker } from "./drip-worker";
 import { createReminderWorker } from "./reminder-worker";
 
 export async function runWorker(): Promise<void> {
@@ -35,28 +36,32 @@ export async function runWorker(): Promise<void> {
   });
   const crm = createCrmGateway({ accessToken: env.HUBSPOT_ACCESS_TOKEN, baseUrl: env.HUBSPOT_BASE_URL, timeoutMs: env.PROVIDER_TIMEOUT_MS, limiter });
   const readiness = new CrmReadiness(crm, logger, env.CRM_READY_CHECK_MS);
-  const worker = createReminderWorker(
-    { db, guard, crm, plan: env.REMINDER_PLAN, logger, readiness },
-    {
-      connection,
-      prefix: env.QUEUE_PREFIX,
-      concurrency: env.WORKER_CONCURRENCY,
-      lockMs: env.WORKER_LOCK_MS,
-      stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
-      backoffMs: env.JOB_BACKOFF_MS,
-      // No job is taken before the CRM can take Nudge's writes: a misconfigured portal must not spend reminders.
-      autorun: false,
-    },
-  );
+  const workerOptions = {
+    connection,
+    prefix: env.QUEUE_PREFIX,
+    concurrency: env.WORKER_CONCURRENCY,
+    lockMs: env.WORKER_LOCK_MS,
+    stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
+    backoffMs: env.JOB_BACKOFF_MS,
+    // No job is taken before the CRM can take Nudge's writes: a misconfigured portal must not spend messages.
+    autorun: false,
+  };
+  // Reminders and drip steps, each kind on its own queue, through the same guard, CRM budget and readiness gate.
+  const workers = [
+    createReminderWorker({ db, guard, crm, plan: env.REMINDER_PLAN, logger, readiness }, workerOptions),
+    createDripWorker({ db, guard, crm, logger, readiness, stopAtLifecycleStage: env.DRIP_STOP_LIFECYCLE_STAGE }, workerOptions),
+  ];
   onShutdown(logger, env.SHUTDOWN_GRACE_MS, async () => {
     readiness.stop();
-    await worker.close();
+    await Promise.all(workers.map((w) => w.close()));
     connection.disconnect();
     await db.$disconnect();
   });
   await readiness.waitUntilReady();
-  void worker.run().catch((error: unknown) => logger.error({ err: (error as Error).message }, "worker stopped with an error"));
-  await worker.waitUntilReady();
+  for (const worker of workers) {
+    void worker.run().catch((error: unknown) => logger.error({ err: (error as Error).message }, "worker stopped with an error"));
+  }
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
   logger.info({ concurrency: env.WORKER_CONCURRENCY, prefix: env.QUEUE_PREFIX }, "worker ready");
 }
 

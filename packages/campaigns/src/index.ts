@@ -16,3 +16,7 @@ export type { EnrollRequest, EnrollResult } from "./enroll";
 export { migrateEnrollments } from "./migrate-enrollments";
 export type { MigrationReport } from "./migrate-enrollments";
 export type { EnrollmentRecord, EnrollmentState, StepRecord, VersionRecord } from "./campaign-store";
+export { loadDripTarget, advanceEnrollment, stopEnrollments, contactsByAddress, DripStepNotWanted } from "./drip-steps";
+export type { AdvanceRequest, DripTarget, StopResult, StopSelector } from "./drip-steps";
+export { findDueSteps, markStepsEnqueued, resetDripBookmarks, findWaitingStepsInFlight } from "./drip-pass-queries";
+export type { DueStep } from "./drip-pass-queries";

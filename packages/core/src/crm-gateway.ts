@@ -21,6 +21,11 @@ export interface CrmGateway {
    * and returns its CRM id for the caller to store.
    */
   upsertContact(contact: CrmContactRef, properties: Record<string, string>): Promise<string>;
+  /**
+   * The contact's lifecycle stage (HubSpot's `lifecyclestage`, e.g. `lead`, `opportunity`), or undefined when it has
+   * none. Read by the drip step after its write, when a stop stage is configured.
+   */
+  lifecycleStage?(crmId: string): Promise<string | undefined>;
   /** Whether the portal can take Nudge's writes (token valid, scopes granted, Nudge's properties exist). */
   checkReady(): Promise<CrmReadiness>;
 }

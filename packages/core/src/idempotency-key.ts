@@ -32,6 +32,23 @@ export function reminderKey(fact: ReminderFact): string {
   return `reminder.appt-${fact.appointmentId}.at-${compactInstant(fact.startsAt)}.step-${fact.step}`;
 }
 
+export interface DripFact {
+  enrollmentId: number;
+  /** The step's id in its campaign, which survives edits: a reordered or migrated step keeps its key. */
+  stepId: string;
+}
+
+/** `drip.enr-7.step-welcome`: one enrollment (a lead's round in a campaign) and one step, whatever the version. */
+export function dripKey(fact: DripFact): string {
+  if (!Number.isInteger(fact.enrollmentId) || fact.enrollmentId <= 0) {
+    throw new RangeError(`dripKey: enrollmentId must be a positive integer, got ${fact.enrollmentId}`);
+  }
+  if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(fact.stepId)) {
+    throw new RangeError(`dripKey: stepId must be a slug (a-z, 0-9, single dashes), got ${JSON.stringify(fact.stepId)}`);
+  }
+  return `drip.enr-${fact.enrollmentId}.step-${fact.stepId}`;
+}
+
 const KEY_SHAPE = /^[A-Za-z0-9._|-]{1,200}$/;
 
 /** Keys supplied from outside (an API caller's Idempotency-Key) must also be safe as jobIds. */

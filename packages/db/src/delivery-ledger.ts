@@ -26,12 +26,20 @@ export interface DeliveryRecord {
 }
 
 /** What a delivery belongs to. The claim asks the source whether it still wants the message. */
-export interface DeliverySource {
-  type: "appointment";
-  id: number;
-  /** The appointment start the message was made for: a rescheduled appointment no longer wants it. */
-  at: Date;
-}
+export type DeliverySource =
+  | {
+      type: "appointment";
+      id: number;
+      /** The appointment start the message was made for: a rescheduled appointment no longer wants it. */
+      at: Date;
+    }
+  | {
+      /** A lead's enrollment in a drip campaign: a stopped enrollment no longer wants its steps. */
+      type: "enrollment";
+      id: number;
+      /** When the step was due. */
+      at: Date;
+    };
 
 export interface NewDelivery {
   idempotencyKey: string;
@@ -130,7 +138,8 @@ export class DeliveryLedger {
       `WITH inserted AS (
          INSERT INTO deliveries (idempotency_key, kind, source_type, source_id, appointment_id, appointment_starts_at,
                                  contact_id, step, channel, recipient, subject, body, deadline, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, CASE WHEN $3 = 'appointment' THEN $4::int END, $5, $6, $7, $8::"Channel", $9, $10, $11, $12,
+         VALUES ($1, $2, $3, $4, CASE WHEN $3 = 'appointment' THEN $4::int END, CASE WHEN $3 = 'appointment' THEN $5::timestamptz END,
+                 $6, $7, $8::"Channel", $9, $10, $11, $12,
                  nudge_now(), nudge_now())
          ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING *
@@ -160,12 +169,38 @@ export class DeliveryLedger {
   }
 
   /**
+   * Creates the delivery (as `create`) in one transaction with the kind's own bookkeeping, `prepare`, which runs
+   * first in the same transaction (a drip step advances its enrollment there): both commit or neither does. A
+   * `prepare` that throws creates nothing.
+   */
+  async createWith(input: NewDelivery, prepare: (q: Queryable) => Promise<void>): Promise<DeliveryRecord> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      await prepare(client);
+      const delivery = await this.create(input, client);
+      await client.query("COMMIT");
+      return delivery;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
    * Settles a delivery that was never claimed, creating it first if absent: `failed` (a permanent rejection before
    * the send, such as the CRM refusing the contact) or `skipped`. Returns the delivery as it stands afterwards; a
    * delivery no longer pending is left as it is.
    */
-  async settleUnclaimed(input: NewDelivery, state: "failed" | "skipped", reason: string): Promise<DeliveryRecord> {
-    const created = await this.create(input);
+  async settleUnclaimed(
+    input: NewDelivery,
+    state: "failed" | "skipped",
+    reason: string,
+    prepare?: (q: Queryable) => Promise<void>,
+  ): Promise<DeliveryRecord> {
+    const created = prepare ? await this.createWith(input, prepare) : await this.create(input);
     const rows = await this.rows<DeliveryRecord>(
       `WITH settled AS (
          UPDATE deliveries SET state = $2::"DeliveryState", reason = $3, updated_at = nudge_now()
@@ -219,6 +254,33 @@ export class DeliveryLedger {
     return {
       changed: changed.length > 0,
       cancelled: rows.filter((r) => r.state === "cancelled").map((r) => r.id),
+      inFlight: rows.filter((r) => r.state === "sending").map((r) => r.id),
+    };
+  }
+
+  /**
+   * Cancels the waiting steps of enrollments that were just stopped, in the caller's transaction (after the UPDATE
+   * that stopped them, which holds their rows: see nudge_unwanted_reason). Reports the steps already claimed: their
+   * send may be under way and cannot be recalled.
+   */
+  async cancelEnrollmentSteps(enrollmentIds: readonly number[], reason: string, q: Queryable): Promise<Omit<CancelResult, "changed">> {
+    if (enrollmentIds.length === 0) return { cancelled: [], inFlight: [] };
+    const rows = await this.rows<{ id: number; state: DeliveryState }>(
+      `WITH cancelled AS (
+         UPDATE deliveries SET state = CASE WHEN needs_lookup THEN 'unknown' ELSE 'cancelled' END::"DeliveryState",
+           reason = 'enrollment stopped: ' || $2
+             || CASE WHEN needs_lookup THEN '; an earlier attempt got a provider 5xx, so the message may exist' ELSE '' END,
+           updated_at = nudge_now()
+         WHERE source_type = 'enrollment' AND source_id = ANY($1::int[]) AND state = 'pending'
+         RETURNING id, state::text AS state)
+       SELECT * FROM cancelled
+       UNION ALL
+       SELECT id, state::text FROM deliveries WHERE source_type = 'enrollment' AND source_id = ANY($1::int[]) AND state = 'sending'`,
+      [enrollmentIds, reason],
+      q,
+    );
+    return {
+      cancelled: rows.filter((r) => r.state !== "sending").map((r) => r.id),
       inFlight: rows.filter((r) => r.state === "sending").map((r) => r.id),
     };
   }

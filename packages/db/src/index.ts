@@ -1,4 +1,4 @@
-export { createDb } from "./client";
+export { createDb, sqlPool } from "./client";
 export type { Db } from "./client";
 export { DeliveryLedger } from "./delivery-ledger";
 export type { DeliveryRecord, DeliverySource, NewDelivery, CancelResult, Queryable } from "./delivery-ledger";

@@ -16,6 +16,15 @@ export const reminderPayload = z.object({
 });
 export type ReminderPayload = z.infer<typeof reminderPayload>;
 
+export const dripPayload = z.object({
+  /** The idempotency key of the step's delivery, also the jobId (see dripKey in @nudge/core). */
+  key: z.string().min(1),
+  enrollmentId: z.number().int().positive(),
+  /** The step's id in its campaign (stable across versions). */
+  stepId: z.string().min(1),
+});
+export type DripPayload = z.infer<typeof dripPayload>;
+
 export interface JobContract<S extends z.ZodType> {
   queue: string;
   name: string;
@@ -36,6 +45,14 @@ export const JOBS = {
     queue: "reminders",
     name: "send-reminder",
     schema: reminderPayload,
+    attempts: 1_000_000,
+    backoffMs: 2_000,
+    maxBackoffMs: 60_000,
+  },
+  drip: {
+    queue: "drips",
+    name: "send-drip-step",
+    schema: dripPayload,
     attempts: 1_000_000,
     backoffMs: 2_000,
     maxBackoffMs: 60_000,

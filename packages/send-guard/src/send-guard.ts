@@ -8,7 +8,7 @@ import {
   PermanentProviderError,
   maskRecipient,
 } from "@nudge/core";
-import { ClaimLedger, type Db, type DeliveryRecord, DeliveryLedger, type NewDelivery } from "@nudge/db";
+import { ClaimLedger, type Db, type DeliveryRecord, DeliveryLedger, type NewDelivery, type Queryable } from "@nudge/db";
 import type { Logger } from "@nudge/logger";
 import { createMessageProviders, type MessageProviders, type ProvidersConfig } from "@nudge/providers";
 import { type FailpointHook, noFailpoints } from "./failpoints";
@@ -31,6 +31,13 @@ export interface DeliverSteps {
   crm?: () => Promise<void>;
   /** Settle the message as `skipped` with this reason instead of sending it (no address, superseded). */
   skipReason?: string | undefined;
+  /**
+   * The kind's own bookkeeping, in one transaction with the delivery's creation and before it (a drip step
+   * advances its enrollment here, locking it first). Runs only when the CRM step has succeeded; when it throws,
+   * nothing is created and the error reaches the caller. It must be a no-op once it has committed (a retry runs it
+   * again: the delivery is then found by its key).
+   */
+  prepare?: (q: Queryable) => Promise<void>;
 }
 
 export interface SendGuardOptions {
@@ -118,13 +125,13 @@ export class SendGuard {
         // A rejection before the send (the CRM refusing this contact): final for this message, and only for it.
         const reason = `rejected before sending: ${error.message}`;
         log.warn({ err: error.message }, "message rejected before sending; not retrying");
-        return this.settled(await this.ledger.settleUnclaimed(message, "failed", reason));
+        return this.settled(await this.ledger.settleUnclaimed(message, "failed", reason, steps.prepare));
       }
       const timeLeftMs = await this.timeLeft(message);
       if (timeLeftMs !== undefined && timeLeftMs <= 0) {
         const reason = `past its deadline ${message.deadline.toISOString()} (last attempt: ${(error as Error).message})`;
         log.warn({ err: (error as Error).message }, "giving up: the message's deadline has passed");
-        return this.giveUp(message, reason);
+        return this.giveUp(message, reason, steps.prepare);
       }
       // The next attempt must come while it can still help: however long the backoff has grown over earlier
       // failures, retry within a third of the time left, so that a message keeps a few chances before its deadline.
@@ -139,7 +146,7 @@ export class SendGuard {
     if (steps.crm && steps.skipReason === undefined) await steps.crm();
     await this.failpoint("after-crm-update");
 
-    const delivery = await this.ledger.create(message);
+    const delivery = steps.prepare ? await this.ledger.createWith(message, steps.prepare) : await this.ledger.create(message);
     await this.failpoint("after-db-advance");
     return this.claimAndSend(delivery, steps.skipReason, log.child({ deliveryId: delivery.id }));
   }
@@ -322,8 +329,8 @@ export class SendGuard {
   }
 
   /** Past the deadline: the claim statement settles a waiting delivery (skipped, or unknown after a 5xx). */
-  private async giveUp(message: GuardedMessage, reason: string): Promise<DeliveryOutcome> {
-    const delivery = await this.ledger.create(message);
+  private async giveUp(message: GuardedMessage, reason: string, prepare: DeliverSteps["prepare"]): Promise<DeliveryOutcome> {
+    const delivery = prepare ? await this.ledger.createWith(message, prepare) : await this.ledger.create(message);
     const claim = await this.claims.claimDelivery(delivery.id, this.options.leaseMs, reason);
     switch (claim.kind) {
       case "claimed": // cannot happen with a skip reason; release to be safe
