@@ -206,6 +206,6 @@ export async function moveEnrollment(
 ): Promise<void> {
   await tx.$executeRaw`
     UPDATE enrollments SET version = ${to.version}, position = ${to.position}, next_due_at = ${to.nextDueAt},
-      state = ${to.completed ? "completed" : "active"}::"EnrollmentState", updated_at = nudge_now()
+      state = ${to.completed ? "completed" : "active"}::"EnrollmentState", enqueued = false, updated_at = nudge_now()
     WHERE id = ${id}`;
 }
