@@ -7,8 +7,12 @@ import { NUDGE_CONTACT_ID } from "./hubspot-properties";
 const BATCH_LIMIT = 100;
 /** HubSpot's search takes at most 5 filter groups (ORed): 5 phone numbers per request. */
 const SEARCH_LIMIT = 5;
+/** What a batch read asks for: every read of a batch shares the request's property list, so the list is fixed. */
+const READ_PROPERTIES = ["lifecyclestage"];
 
 export type UpdateOutcome = { id: string } | { notFound: true };
+/** A contact's values of READ_PROPERTIES (null or absent: no value), or `notFound` when HubSpot has no such contact. */
+export type ReadOutcome = { properties: Record<string, string | null> } | { notFound: true };
 export type UpsertKey = "email" | typeof NUDGE_CONTACT_ID;
 
 interface UpdateInput {
@@ -30,15 +34,17 @@ interface PhoneQuery {
 type Slot<R> = R | Error;
 
 /**
- * Nudge's contact writes as HubSpot batch requests, shared by every job of this process: updates by id, upserts by
- * email or by nudge_contact_id, and searches by phone. A batch HubSpot refuses as a whole for one input's sake (a
- * refused value, a conflict) is split in halves until the culprit stands alone, so that only its caller gets the
- * error; a portal-wide refusal (token, scope, missing property) or an outage reaches every caller of the batch.
+ * Nudge's contact calls as HubSpot batch requests, shared by every job of this process: updates by id, upserts by
+ * email or by nudge_contact_id, reads by id, and searches by phone. A batch HubSpot refuses as a whole for one
+ * input's sake (a refused value, a conflict) is split in halves until the culprit stands alone, so that only its
+ * caller gets the error; a portal-wide refusal (token, scope, missing property) or an outage reaches every caller of
+ * the batch.
  */
 export class HubSpotContactBatches {
   private readonly updates: Batcher<UpdateInput, UpdateOutcome>;
   private readonly upserts: Record<UpsertKey, Batcher<UpsertInput, string>>;
   private readonly searches: Batcher<PhoneQuery, { id: string | undefined }>;
+  private readonly reads: Batcher<string, ReadOutcome>;
 
   constructor(
     private readonly api: HubSpotApi,
@@ -55,6 +61,7 @@ export class HubSpotContactBatches {
         run: (inputs) => this.runUpserts(idProperty, inputs, true),
       });
     this.upserts = { email: upsertBatcher("email"), [NUDGE_CONTACT_ID]: upsertBatcher(NUDGE_CONTACT_ID) } as Record<UpsertKey, Batcher<UpsertInput, string>>;
+    this.reads = new Batcher({ maxSize: BATCH_LIMIT, windowMs, beforeClose, key: (id) => id, run: (ids) => this.runReads(ids, true) });
     this.searches = new Batcher({
       maxSize: SEARCH_LIMIT,
       windowMs,
@@ -72,6 +79,11 @@ export class HubSpotContactBatches {
   /** Finds the contact whose `idProperty` is `id` and writes the properties, or creates it with them; its id. */
   upsert(idProperty: UpsertKey, id: string, properties: Record<string, string>): Promise<string> {
     return this.upserts[idProperty].add({ id, properties });
+  }
+
+  /** Contact `id`'s values of READ_PROPERTIES (lifecyclestage); `notFound` when HubSpot has no such contact. */
+  read(id: string): Promise<ReadOutcome> {
+    return this.reads.add(id);
   }
 
   /**
@@ -102,7 +114,7 @@ export class HubSpotContactBatches {
       if (id !== undefined) return { id };
       const error = errors.find((e) => mentions(e, input.id, i));
       if (error?.category === "OBJECT_NOT_FOUND") return { notFound: true };
-      return error ? inputError(error, "batch update") : noResult("batch update");
+      return error ? inputError(error, "batch update") : noResult("batch update", "the write is idempotent");
     });
   }
 
@@ -124,7 +136,33 @@ export class HubSpotContactBatches {
       const id = byTrace.get(String(i)) ?? byKey.get(normalise(idProperty, input.id));
       if (id !== undefined) return id;
       const error = errors.find((e) => mentions(e, input.id, i));
-      return error ? inputError(error, `batch upsert by ${idProperty}`) : noResult(`batch upsert by ${idProperty}`);
+      return error ? inputError(error, `batch upsert by ${idProperty}`) : noResult(`batch upsert by ${idProperty}`, "the write is idempotent");
+    });
+  }
+
+  private async runReads(ids: string[], tokenHeld: boolean): Promise<Array<Slot<ReadOutcome>>> {
+    let response;
+    try {
+      response = await this.api.call(
+        "batch read",
+        (o) => this.api.contacts.batch.read({ inputs: ids.map((id) => ({ id })), properties: READ_PROPERTIES, propertiesWithHistory: [] }, false, o),
+        { tokenHeld },
+      );
+    } catch (failure) {
+      if (isNotFound(failure) && ids.length === 1) return [{ notFound: true }];
+      return this.splitOrFail(failure, ids, (half) => this.runReads(half, false));
+    }
+    const byId = new Map(response.results.map((r) => [r.id, r.properties]));
+    const errors = "errors" in response ? (response.errors ?? []) : [];
+    return ids.map((id, i): Slot<ReadOutcome> => {
+      const properties = byId.get(id);
+      if (properties !== undefined) return { properties };
+      const error = errors.find((e) => mentions(e, id, i));
+      if (error?.category === "OBJECT_NOT_FOUND") return { notFound: true };
+      if (error) return new PermanentProviderError(`HubSpot refused to read this contact for good (batch read: ${error.category}: ${error.message})`, { code: error.category, status: 400 });
+      // Neither: e.g. HubSpot answered a merged-away id with the contact it was merged into, under that contact's id,
+      // which names no input. The caller retries, and its write (which comes first) then returns the surviving id.
+      return noResult("batch read", "a read changes nothing");
     });
   }
 
@@ -193,6 +231,7 @@ function inputError(error: StandardError, what: string): Error {
   return new PermanentProviderError(`HubSpot refused this contact's write for good (${what}: ${error.category}: ${error.message})`, { code: error.category, status: 400 });
 }
 
-function noResult(what: string): NotAcceptedError {
-  return new NotAcceptedError(`HubSpot's ${what} answer named no result and no error for this contact; the write is idempotent: retry`);
+/** `safe`: why asking again is harmless. */
+function noResult(what: string, safe: string): NotAcceptedError {
+  return new NotAcceptedError(`HubSpot's ${what} answer named no result and no error for this contact; ${safe}: retry`);
 }

@@ -8,8 +8,8 @@ import type { HubSpotConfig } from "./provider-config";
 /** How long the calls of concurrent jobs are collected into one batch request, by default. */
 export const DEFAULT_BATCH_WINDOW_MS = 20;
 /**
- * After a write met a portal-wide refusal, how long checkReady keeps reporting it. A write can be refused for a
- * scope the readiness check does not exercise (contacts write vs properties read): without this, a worker would
+ * After a call met a portal-wide refusal, how long checkReady keeps reporting it. A call can be refused for a scope
+ * the readiness check does not exercise (contacts read or write vs properties read): without this, a worker would
  * resume at once and spend one job per check on the same refusal; with it, one job tries again each minute.
  */
 const PORTAL_REFUSAL_HOLD_MS = 60_000;
@@ -29,7 +29,8 @@ const PORTAL_REFUSAL_HOLD_MS = 60_000;
  * knows of it (name, email, phone); once linked, it writes only its own properties, leaving the CRM's edits alone.
  *
  * Calls from concurrent jobs are batched (up to 100 inputs, collected for `batchWindowMs`, longer while the shared
- * limiter makes them wait), so that a burst of reminders costs one HubSpot request per hundred contacts.
+ * limiter makes them wait), so that a burst of reminders costs one HubSpot request per hundred contacts. Reads of the
+ * lifecycle stage are batched the same way, apart from the writes (a batch read).
  */
 export class HubSpotCrm implements CrmGateway {
   private readonly api: HubSpotApi;
@@ -41,13 +42,21 @@ export class HubSpotCrm implements CrmGateway {
     this.batches = new HubSpotContactBatches(this.api, config.batchWindowMs ?? DEFAULT_BATCH_WINDOW_MS);
   }
 
-  async upsertContact(contact: CrmContactRef, properties: Record<string, string>): Promise<string> {
-    try {
-      return await this.findAndWrite(contact, { ...properties, [NUDGE_CONTACT_ID]: String(contact.contactId) });
-    } catch (err) {
-      if (err instanceof CrmPortalError) this.portalRefusal = { error: err, until: Date.now() + PORTAL_REFUSAL_HOLD_MS };
-      throw err;
-    }
+  upsertContact(contact: CrmContactRef, properties: Record<string, string>): Promise<string> {
+    return this.heedingPortalRefusal(() => this.findAndWrite(contact, { ...properties, [NUDGE_CONTACT_ID]: String(contact.contactId) }));
+  }
+
+  /**
+   * The contact's `lifecyclestage` as the portal holds it now (sales set it in HubSpot), or undefined when it has none
+   * or HubSpot has no such contact (deleted since: the next upsertContact finds or creates it anew).
+   */
+  lifecycleStage(crmId: string): Promise<string | undefined> {
+    return this.heedingPortalRefusal(async () => {
+      const outcome = await this.batches.read(crmId);
+      if ("notFound" in outcome) return undefined;
+      // HubSpot answers a property without a value as null, or leaves it out; a cleared one may read "".
+      return outcome.properties.lifecyclestage || undefined;
+    });
   }
 
   /**
@@ -70,6 +79,19 @@ export class HubSpotCrm implements CrmGateway {
   /** Creates Nudge's property group and properties where missing (`nudge hubspot setup`); see SetupReport. */
   setup(): Promise<SetupReport> {
     return setupNudgeProperties(this.api);
+  }
+
+  /**
+   * A portal-wide refusal (token, scope) met by any call keeps checkReady reporting it for a while, so that the
+   * worker pauses its intake instead of spending every job on the same refusal.
+   */
+  private async heedingPortalRefusal<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (err instanceof CrmPortalError) this.portalRefusal = { error: err, until: Date.now() + PORTAL_REFUSAL_HOLD_MS };
+      throw err;
+    }
   }
 
   private async findAndWrite(contact: CrmContactRef, own: Record<string, string>): Promise<string> {

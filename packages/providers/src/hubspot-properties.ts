@@ -64,6 +64,34 @@ export const NUDGE_PROPERTIES: readonly PropertyCreate[] = [
     options: CHANNELS.map((value, i) => ({ label: CHANNEL_LABELS[value], value, displayOrder: i, hidden: false })),
     formField: false,
   },
+  // Text, not options: campaigns and their steps are defined in Nudge and change without a portal setup.
+  {
+    name: "nudge_campaign",
+    label: "Drip campaign (Nudge)",
+    description: "The drip campaign Nudge last sent this contact a step of.",
+    groupName: NUDGE_PROPERTY_GROUP.name,
+    type: Type.String,
+    fieldType: FieldType.Text,
+    formField: false,
+  },
+  {
+    name: "nudge_campaign_step",
+    label: "Drip campaign step (Nudge)",
+    description: "The step's id in that campaign.",
+    groupName: NUDGE_PROPERTY_GROUP.name,
+    type: Type.String,
+    fieldType: FieldType.Text,
+    formField: false,
+  },
+  {
+    name: "nudge_campaign_step_at",
+    label: "Drip campaign step due (Nudge)",
+    description: "When that step was due (not when it was written).",
+    groupName: NUDGE_PROPERTY_GROUP.name,
+    type: Type.Datetime,
+    fieldType: FieldType.Date,
+    formField: false,
+  },
 ];
 
 /** What the portal says about a property, as far as Nudge cares. */

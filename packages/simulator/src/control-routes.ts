@@ -53,6 +53,8 @@ function stringField(body: string, field: string): string | undefined {
  *   GET         /__sim/hubspot/usage      (requests answered; every 429 of the rate limits: when, which policy)
  *   GET/POST    /__sim/hubspot/contacts   (POST body: {"properties": {...}, "id"?: "123"} seeds a contact)
  *   GET/DELETE  /__sim/hubspot/contacts/{id}
+ *   PUT         /__sim/hubspot/contacts/{id or email}/properties/{name} {"value": "opportunity"}  ("" or null clears;
+ *                                          as setCrmContactProperty; answers the contact)
  *   POST        /__sim/hubspot/merge      {"primaryId": "1", "mergedId": "2"}
  *   POST        /__sim/hubspot/missing    {"id": "123"}  (deletes it, as DELETE /__sim/hubspot/contacts/{id})
  *   POST        /__sim/reset;  GET /__sim/health
@@ -184,6 +186,13 @@ export async function handleControl(sim: Simulator, request: SimRequest): Promis
     if (method === "DELETE" && path.startsWith("unsubscribed/")) {
       sim.resubscribe(decodeURIComponent(path.slice("unsubscribed/".length)));
       return noContent;
+    }
+    const setProperty = method === "PUT" ? /^hubspot\/contacts\/([^/]+)\/properties\/([^/]+)$/.exec(path) : null;
+    if (setProperty) {
+      const value = (parseJson(body) as Record<string, unknown> | undefined)?.value;
+      if (value !== null && typeof value !== "string") return badRequest('body must be {"value": "<the new value>"} ("" or null clears it)');
+      const [idOrEmail, name] = [setProperty[1]!, setProperty[2]!].map(decodeURIComponent) as [string, string];
+      return jsonReply(200, sim.setCrmContactProperty(idOrEmail, name, value ?? ""));
     }
     if (method === "GET" && path.startsWith("hubspot/contacts/")) {
       const contact = sim.crmContact(decodeURIComponent(path.slice("hubspot/contacts/".length)));

@@ -104,6 +104,23 @@ export class HubSpotRoutes {
     return this.contacts.create(values, id);
   }
 
+  /**
+   * Sets one property of an existing contact as someone in HubSpot's UI would (sales moving its lifecycle stage): no
+   * request, no record. The contact is named by id, or by email (a merged-away email finds the contact it went into).
+   * Unlike seedContact, the value is checked as the UI checks it: the property must exist, be writable and take the
+   * value (an option of an enumeration, a unique value no other contact holds); "" clears it.
+   */
+  setContactProperty(idOrEmail: string, name: string, value: string): CrmContact {
+    const byEmail = idOrEmail.includes("@");
+    const contact = byEmail ? this.contacts.findBy("email", idOrEmail) : this.contacts.get(idOrEmail);
+    if (!contact) throw new Error(`the HubSpot portal has no contact with ${byEmail ? "email" : "id"} ${idOrEmail}`);
+    const refused = this.properties.validateValues({ [name]: value }, true)[0];
+    if (refused) throw new Error(`HubSpot would not set ${name} to ${JSON.stringify(value)}: ${refused.message}`);
+    const conflict = this.contacts.conflicts([{ id: contact.id, values: { [name]: value } }])[0];
+    if (conflict) throw new Error(`HubSpot would not set ${name} to ${JSON.stringify(value)}: contact ${conflict.holder} holds that value`);
+    return this.contacts.update(contact.id, { [name]: value });
+  }
+
   /** Deletes a contact: its id answers 404 from now on and its email and unique values are free again. */
   deleteContact(id: string): boolean {
     return this.contacts.delete(id);

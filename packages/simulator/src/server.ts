@@ -184,6 +184,8 @@ class SimulatorServer implements Simulator {
 
   seedCrmContact: Simulator["seedCrmContact"] = (properties, id) => this.hubSpot.seedContact(properties, id);
 
+  setCrmContactProperty: Simulator["setCrmContactProperty"] = (idOrEmail, name, value) => this.hubSpot.setContactProperty(idOrEmail, name, value);
+
   deleteCrmContact: Simulator["deleteCrmContact"] = (id) => this.hubSpot.deleteContact(id);
 
   mergeCrmContacts: Simulator["mergeCrmContacts"] = (primaryId, mergedId) => this.hubSpot.mergeContacts(primaryId, mergedId);

@@ -106,6 +106,13 @@ export interface Simulator {
   hubSpotUsage(): HubSpotUsage;
   /** Puts a contact in the HubSpot portal as if someone had entered it (no request, no record); returns it with its id. */
   seedCrmContact(properties: Record<string, string>, id?: string): CrmContact;
+  /**
+   * Sets one property of a HubSpot contact (by id, or by email) as someone in HubSpot's UI would, e.g.
+   * `setCrmContactProperty(id, "lifecyclestage", "opportunity")` for sales moving it on: no request, no record. The
+   * value is checked as HubSpot checks a write (the property exists and takes it; "" clears it): a bad one throws, as
+   * does a contact that does not exist. Returns the contact.
+   */
+  setCrmContactProperty(idOrEmail: string, name: string, value: string): CrmContact;
   /** Deletes a HubSpot contact: its id answers 404 from now on; false if there was none. */
   deleteCrmContact(id: string): boolean;
   /** HubSpot's merge: `mergedId` answers 404 from now on; its email still finds the primary. Returns the primary. */
