@@ -43,6 +43,19 @@ const schema = z
       .string()
       .refine(isSendGridKey, { message: "expected SendGrid's verification key: base64 of an ECDSA P-256 public key (as Mail Settings shows it)" })
       .optional(),
+    /**
+     * SendGrid's Inbound Parse route (an email reply stops the sender's drip campaigns) is on when it is set. It is the
+     * URL's last segment, as given to SendGrid: <public origin>/webhooks/sendgrid/inbound/<secret>. Inbound Parse cannot
+     * sign its posts, so the secret is what keeps others from stopping a lead's campaigns: treat it as a credential
+     * (this app keeps it out of its logs; a proxy in front of it may log URLs). URL-safe characters only, since it is
+     * part of a path; at most 100, the longest path parameter fastify matches.
+     */
+    SENDGRID_INBOUND_SECRET: z
+      .string()
+      .regex(/^[A-Za-z0-9._~-]{24,100}$/, {
+        message: "expected 24 to 100 characters from A-Z a-z 0-9 . _ ~ - (it is part of the URL), e.g. the output of `openssl rand -hex 24`",
+      })
+      .optional(),
     /** The answer to an inbound HELP or INFO (one SMS segment is 160 GSM characters; Twilio splits longer ones). */
     SMS_HELP_TEXT: z.string().max(1600, { message: "expected at most 1600 characters (Twilio's limit for one message)" }).default(DEFAULT_SMS_HELP_TEXT),
     SHUTDOWN_GRACE_MS: positiveInt(10_000),

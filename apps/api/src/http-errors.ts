@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { loggableUrl } from "./request-log";
 
 /**
  * A request the app refuses: the status and a message that names what is wrong with it, sent as `{ error }`. Thrown
@@ -69,7 +70,7 @@ function describeFrameworkError(error: FastifyError, request: FastifyRequest): s
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler(async (error: FastifyError | ClientError | StoreUnavailableError, request, reply) => {
     if (error instanceof StoreUnavailableError) {
-      request.log.error({ err: (error.cause as Error | undefined)?.message ?? error.message, url: request.url }, "database did not take a report: answered 503 so that the provider retries");
+      request.log.error({ err: (error.cause as Error | undefined)?.message ?? error.message, url: loggableUrl(request.url) }, "database did not take a report: answered 503 so that the provider retries");
       return reply.code(503).send({ error: "the report could not be recorded right now; retry later" });
     }
     const status = typeof error.statusCode === "number" ? error.statusCode : 500;
@@ -84,7 +85,7 @@ export function installErrorHandling(app: FastifyInstance): void {
       }
       return reply.code(status).send({ error: message });
     }
-    request.log.error({ err: error.message, stack: error.stack, url: request.url }, "request failed");
+    request.log.error({ err: error.message, stack: error.stack, url: loggableUrl(request.url) }, "request failed");
     return reply.code(500).send({ error: "internal error" });
   });
 

@@ -8,3 +8,5 @@ export { loadApiEnv, DEFAULT_SMS_HELP_TEXT } from "./env";
 export type { ApiEnv } from "./env";
 export { TWILIO_BODY_LIMIT } from "./routes/twilio.routes";
 export { SENDGRID_BODY_LIMIT } from "./routes/sendgrid.routes";
+export { SENDGRID_INBOUND_PATH } from "./routes/sendgrid-inbound.routes";
+export type { EnrollmentStops } from "./enrollment-stops";

@@ -27,6 +27,7 @@ export async function runApi(env: ApiEnv = loadApiEnv(), options: { signals?: bo
     logger,
     ...(env.TWILIO_AUTH_TOKEN && env.WEBHOOK_PUBLIC_URL && { twilio: { authToken: env.TWILIO_AUTH_TOKEN, publicUrl: env.WEBHOOK_PUBLIC_URL } }),
     ...(env.SENDGRID_WEBHOOK_PUBLIC_KEY && { sendGrid: { publicKey: env.SENDGRID_WEBHOOK_PUBLIC_KEY } }),
+    ...(env.SENDGRID_INBOUND_SECRET && { sendGridInbound: { secret: env.SENDGRID_INBOUND_SECRET } }),
     smsHelpText: env.SMS_HELP_TEXT,
   });
   let closing: Promise<void> | undefined;
@@ -47,7 +48,13 @@ export async function runApi(env: ApiEnv = loadApiEnv(), options: { signals?: bo
   const host = env.API_HOST === "0.0.0.0" || env.API_HOST === "::" ? "127.0.0.1" : env.API_HOST;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${env.API_PORT}`;
   logger.info(
-    { url, twilio: Boolean(env.TWILIO_AUTH_TOKEN), sendGrid: Boolean(env.SENDGRID_WEBHOOK_PUBLIC_KEY), publicUrl: env.WEBHOOK_PUBLIC_URL },
+    {
+      url,
+      twilio: Boolean(env.TWILIO_AUTH_TOKEN),
+      sendGrid: Boolean(env.SENDGRID_WEBHOOK_PUBLIC_KEY),
+      sendGridInbound: Boolean(env.SENDGRID_INBOUND_SECRET),
+      publicUrl: env.WEBHOOK_PUBLIC_URL,
+    },
     "api listening",
   );
   if (options.signals !== false) onShutdown(logger, env.SHUTDOWN_GRACE_MS, close);

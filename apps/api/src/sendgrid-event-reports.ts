@@ -6,10 +6,19 @@ import { ClientError } from "./http-errors";
 /** Events after which SendGrid will not (or must not) mail the address again: it goes on Nudge's email opt-out list. */
 export const SUPPRESSING_EVENTS: ReadonlySet<string> = new Set(["bounce", "dropped", "spamreport", "unsubscribe", "group_unsubscribe"]);
 
+/**
+ * Events in which the lead asks not to be mailed: they also stop the address's drip enrollments, on every channel. A
+ * bounce or a drop only says the address does not take mail; the suppression keeps email off it, and the campaign's
+ * SMS steps still go out.
+ */
+export const STOPPING_EVENTS: ReadonlySet<string> = new Set(["spamreport", "unsubscribe", "group_unsubscribe"]);
+
 export interface SendGridEventReport {
   report: ProviderReport;
   /** For a suppressing event: the address and the opt-out's reason. */
   suppress?: { email: string; reason: string };
+  /** For a stopping event: the address whose drip enrollments end, and the stop's reason. */
+  stop?: { email: string; reason: string };
 }
 
 function text(event: Record<string, unknown>, name: string, where: string, required: boolean): string | undefined {
@@ -50,6 +59,7 @@ export function sendGridEventReports(body: unknown): SendGridEventReport[] {
     };
     if (!SUPPRESSING_EVENTS.has(name)) return { report };
     const email = text(event, "email", where, true)!.trim();
-    return { report, suppress: { email, reason: storable(detail === undefined ? name : `${name}: ${detail}`) } };
+    const suppress = { email, reason: storable(detail === undefined ? name : `${name}: ${detail}`) };
+    return STOPPING_EVENTS.has(name) ? { report, suppress, stop: { email, reason: `opted out by email (${name})` } } : { report, suppress };
   });
 }

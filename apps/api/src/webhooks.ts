@@ -4,6 +4,7 @@ import Fastify, { type FastifyBaseLogger } from "fastify";
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from "./http-errors";
 import { RequestLog } from "./request-log";
 import { healthRoutes } from "./routes/health.routes";
+import { sendGridInboundRoutes } from "./routes/sendgrid-inbound.routes";
 import { sendGridRoutes } from "./routes/sendgrid.routes";
 import { twilioRoutes } from "./routes/twilio.routes";
 import { DEFAULT_SMS_HELP_TEXT } from "./env";
@@ -15,6 +16,8 @@ export interface WebhookDeps {
   twilio?: { authToken: string; publicUrl: string };
   /** SendGrid's route; without it, it answers 404. `publicKey`: SENDGRID_WEBHOOK_PUBLIC_KEY. */
   sendGrid?: { publicKey: string };
+  /** SendGrid's Inbound Parse route (email replies); without it, it answers 404. `secret`: SENDGRID_INBOUND_SECRET. */
+  sendGridInbound?: { secret: string };
   /** The answer to an inbound HELP (SMS_HELP_TEXT). */
   smsHelpText?: string;
 }
@@ -43,14 +46,19 @@ export function buildWebhooks(deps: WebhookDeps) {
 
   void app.register(healthRoutes, { db: deps.db });
   if (deps.twilio) {
-    void app.register(twilioRoutes, { evidence, ...deps.twilio, helpText: deps.smsHelpText ?? DEFAULT_SMS_HELP_TEXT });
+    void app.register(twilioRoutes, { db: deps.db, evidence, ...deps.twilio, helpText: deps.smsHelpText ?? DEFAULT_SMS_HELP_TEXT });
   } else {
     deps.logger.warn({}, "Twilio webhooks are off (404): set TWILIO_AUTH_TOKEN and WEBHOOK_PUBLIC_URL to receive status callbacks and STOP replies");
   }
   if (deps.sendGrid) {
-    void app.register(sendGridRoutes, { evidence, publicKey: deps.sendGrid.publicKey });
+    void app.register(sendGridRoutes, { db: deps.db, evidence, publicKey: deps.sendGrid.publicKey });
   } else {
     deps.logger.warn({}, "SendGrid events are off (404): set SENDGRID_WEBHOOK_PUBLIC_KEY to receive them");
+  }
+  if (deps.sendGridInbound) {
+    void app.register(sendGridInboundRoutes, { db: deps.db, secret: deps.sendGridInbound.secret });
+  } else {
+    deps.logger.warn({}, "SendGrid Inbound Parse is off (404): set SENDGRID_INBOUND_SECRET so that an email reply stops the lead's drip campaigns");
   }
   return app;
 }

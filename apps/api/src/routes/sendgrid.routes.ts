@@ -1,11 +1,13 @@
 import { maskRecipient } from "@nudge/core";
-import type { EvidenceLedger } from "@nudge/db";
+import type { Db, EvidenceLedger } from "@nudge/db";
 import { verifySendGridSignature } from "@nudge/providers";
 import type { FastifyInstance } from "fastify";
+import { addStops, NO_STOPS, stopLeadEnrollments, type EnrollmentStops } from "../enrollment-stops";
 import { ClientError, stored, type RouteLimits } from "../http-errors";
 import { sendGridEventReports } from "../sendgrid-event-reports";
 
 export interface SendGridRoutesOptions {
+  db: Db;
   evidence: EvidenceLedger;
   /** SENDGRID_WEBHOOK_PUBLIC_KEY: the verification key from SendGrid's Mail Settings. */
   publicKey: string;
@@ -52,19 +54,24 @@ export async function sendGridRoutes(app: FastifyInstance, options: SendGridRout
     }
     const events = sendGridEventReports(body.json);
     let duplicates = 0;
+    let stops: EnrollmentStops | undefined;
     // One at a time, in SendGrid's order. A failure answers 503 and SendGrid posts the whole batch again; the events
     // already recorded are then found by their sg_event_id and change nothing.
-    for (const { report, suppress } of events) {
-      // The opt-out first: it is idempotent, so a retry after a failure between the two writes cannot lose it, and
-      // a replay that re-adds it errs toward not mailing someone who bounced or asked not to be mailed.
+    for (const { report, suppress, stop } of events) {
+      // The opt-out first and the enrollments' stop second, both before the report: they are idempotent, so a retry
+      // after a failure between the writes cannot lose them, and a replay that re-applies them errs toward not
+      // messaging someone who bounced or asked not to be mailed.
       if (suppress) {
         const added = await stored(() => options.evidence.suppress(["email"], suppress.email, suppress.reason, "sendgrid"));
         if (added.length > 0) request.log.info({ email: maskRecipient(suppress.email), event: report.status }, "email opt-out recorded");
       }
+      if (stop) stops = addStops(stops ?? NO_STOPS, await stopLeadEnrollments(options.db, request.log, { email: stop.email }, stop.reason));
       const outcome = await stored(() => options.evidence.recordReport(report));
       if (outcome.duplicate) duplicates += 1;
       request.log.debug({ deliveryId: outcome.deliveryId, event: report.status, ...outcome }, "sendgrid event recorded");
     }
-    return reply.code(200).send({ received: events.length, duplicates });
+    // What the batch's unsubscribes and spam reports stopped, when it had any (SendGrid reads only the status; this
+    // is for a person replaying a batch by hand).
+    return reply.code(200).send({ received: events.length, duplicates, ...stops });
   });
 }

@@ -1,14 +1,16 @@
 import formbody from "@fastify/formbody";
 import { maskRecipient, smsKeyword } from "@nudge/core";
-import type { EvidenceLedger } from "@nudge/db";
+import type { Db, EvidenceLedger } from "@nudge/db";
 import { verifyTwilioSignature } from "@nudge/providers";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { parseFormFields, quoted } from "../form-fields";
+import { stopLeadEnrollments } from "../enrollment-stops";
 import { ClientError, stored, type RouteLimits } from "../http-errors";
 import { twilioStatusReport } from "../twilio-status-report";
 import { EMPTY_TWIML, messageTwiml } from "../twiml";
 
 export interface TwilioRoutesOptions {
+  db: Db;
   evidence: EvidenceLedger;
   authToken: string;
   /** WEBHOOK_PUBLIC_URL without a trailing slash: the origin (and prefix) Twilio calls. */
@@ -64,25 +66,30 @@ export async function twilioRoutes(app: FastifyInstance, options: TwilioRoutesOp
     if (from.length > 64 || from.includes("\u0000")) throw new ClientError(400, `From ${quoted(from)} is not a phone number`);
     const body = form.Body ?? "";
     const keyword = smsKeyword(body);
-    reply.type("text/xml");
+    // A keyword is the whole message, so this is the keyword as sent; it is read only when `keyword` is set.
+    const word = body.trim().toUpperCase();
+    // Any message from a lead is a reply, and a reply ends the lead's drip campaigns: from then on a person answers
+    // them, not the next step. HELP and START count too (neither asks for more of the campaign). The reason never
+    // quotes the message: it is the lead's own text, and stays out of the database and the logs.
+    let stopReason = keyword === undefined ? "replied by SMS" : `replied by SMS (${word})`;
     switch (keyword) {
       case "opt-out": {
         // Both channels, whichever of our numbers received it: someone who texts STOP wants no more messages and no
-        // calls from us. Twilio itself confirms the opt-out to the sender, so no TwiML reply here.
-        const word = body.trim().toUpperCase();
+        // calls from us. Twilio itself confirms the opt-out to the sender, so no TwiML reply here. The suppression
+        // comes before the enrollments' stop because it also covers reminders; both writes are idempotent, so the
+        // same STOP again after a failure between them completes the second.
         const added = await stored(() => options.evidence.suppress(["sms", "voice"], from, `replied ${word}`, "twilio-inbound"));
         request.log.info({ from: maskRecipient(from), keyword: word, added }, "opt-out recorded: no more SMS or calls to this number");
-        return reply.send(EMPTY_TWIML);
+        stopReason = `opted out by SMS (${word})`;
+        break;
       }
       case "opt-in": {
         const lifted = await stored(() => options.evidence.unsuppress(["sms", "voice"], from));
         request.log.info({ from: maskRecipient(from), lifted }, "opt-in recorded: SMS and calls to this number allowed again");
-        return reply.send(EMPTY_TWIML);
+        break;
       }
-      case "help":
-        return reply.send(messageTwiml(options.helpText));
-      case undefined:
-        return reply.send(EMPTY_TWIML);
     }
+    await stopLeadEnrollments(options.db, request.log, { phone: from }, stopReason);
+    return reply.type("text/xml").send(keyword === "help" ? messageTwiml(options.helpText) : EMPTY_TWIML);
   });
 }
