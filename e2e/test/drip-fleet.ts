@@ -120,7 +120,14 @@ export function startDrips(fleet: Fleet, redis: Redis): DripFleet {
             SELECT count(*)::int AS n FROM enrollments WHERE state = 'active' OR awaiting_key IS NOT NULL`;
           const [unsettled] = await db.$queryRaw<{ n: number }[]>`
             SELECT count(*)::int AS n FROM deliveries WHERE kind = 'drip' AND state IN ('pending', 'sending', 'unknown')`;
-          return open!.n === 0 && unsettled!.n === 0 ? true : undefined;
+          if (open!.n === 0 && unsettled!.n === 0) return true;
+          // Not yet: say where things stand, which the timeout's message reports.
+          const states = await db.$queryRaw<{ what: string; n: number }[]>`
+            SELECT 'enrollment ' || state || ' at ' || position || CASE WHEN awaiting_key IS NOT NULL THEN ' awaiting' ELSE '' END
+                   || CASE WHEN enqueued THEN ' enqueued' ELSE '' END AS what, count(*)::int AS n
+            FROM enrollments GROUP BY 1
+            UNION ALL SELECT 'delivery ' || state, count(*)::int FROM deliveries WHERE kind = 'drip' GROUP BY state`;
+          throw new Error(states.map((r) => `${r.what}: ${r.n}`).join(", "));
         },
         timeoutMs,
       );

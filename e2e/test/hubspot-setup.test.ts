@@ -8,7 +8,15 @@ import { simulatorProviderEnv, startSimulator, type Simulator } from "@nudge/sim
  */
 
 const NUDGE_BIN = path.join(REPO_ROOT, "node_modules/.bin/nudge");
-const PROPERTIES = ["nudge_contact_id", "nudge_next_appointment_at", "nudge_last_reminder_step", "nudge_last_reminder_channel"];
+const PROPERTIES = [
+  "nudge_contact_id",
+  "nudge_next_appointment_at",
+  "nudge_last_reminder_step",
+  "nudge_last_reminder_channel",
+  "nudge_campaign",
+  "nudge_campaign_step",
+  "nudge_campaign_step_at",
+];
 
 const setup = async (env: Record<string, string>): Promise<Omit<CommandRun, "ms">> => {
   const { code, lines } = await runCommand(NUDGE_BIN, ["hubspot", "setup"], env);
@@ -45,7 +53,7 @@ describe("nudge hubspot setup", () => {
       lines: [
         "property group nudge: created",
         ...PROPERTIES.map((name) => `property ${name}: created`),
-        "HubSpot is ready for Nudge: 5 created, 0 already there",
+        "HubSpot is ready for Nudge: 8 created, 0 already there",
       ],
     });
     const created = sim.records({ provider: "hubspot" });
