@@ -55,7 +55,7 @@ describe("drip campaigns on the send guard", () => {
       ),
     );
     const leads = await drips.enrollLeads("five", Number(process.env.DRIP_LEADS ?? 1000));
-    const env = { WORKER_CONCURRENCY: "16" };
+    const env = { WORKER_CONCURRENCY: "32" };
     const workers: AppProcess[] = [await fleet.startWorker(env), await fleet.startWorker(env)];
     // A worker killed between its claim and its record leaves the step `unknown`: the reconciler settles it from the
     // provider's record (Twilio's list by body, SendGrid's Email Activity by delivery id), as in production.
@@ -92,7 +92,7 @@ describe("drip campaigns on the send guard", () => {
       }
     })();
     try {
-      await drips.allDone(200_000);
+      await drips.allDone(420_000);
     } finally {
       done = true;
       await chaos;
@@ -119,7 +119,7 @@ describe("drip campaigns on the send guard", () => {
       return got === want ? [] : [`${l.name}: ${got} (want ${want})`];
     });
     expect(crmWrong).toEqual([]);
-  });
+  }, 600_000);
 
   test("HubSpot down for a whole pass: nobody is messaged until their CRM update succeeds, then each step goes once", async () => {
     await loadCampaign(

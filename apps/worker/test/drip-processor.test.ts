@@ -12,8 +12,9 @@ import { createLogger } from "@nudge/logger";
 import { createCrmGateway } from "@nudge/providers";
 import { type Failpoint, leaseFor, SendGuard } from "@nudge/send-guard";
 import { simulatorProviderEnv, SIMULATOR_TWILIO_AUTH_TOKEN, startSimulator, type Simulator } from "@nudge/simulator";
-import { createContact, createTestDatabase, type TestDatabase } from "@nudge/testing";
-import { type DripOutcome, processDripStep } from "../src/drip.processor";
+import { advanceDatabaseClock, createContact, createTestDatabase, databaseNow, setDatabaseClock, type TestDatabase } from "@nudge/testing";
+import { UnrecoverableError } from "bullmq";
+import { type DripOutcome, DripStepNotDue, processDripStep } from "../src/drip.processor";
 
 /**
  * The drip processor in this process, on a real database and the provider simulator through the real SDKs, so that
@@ -221,3 +222,91 @@ describe("a campaign edited while leads are mid-way, then migrated", () => {
     expect(await db.enrollment.count({ where: { campaignId: "edit", state: { not: "completed" } } })).toBe(0);
   });
 });
+
+describe("staleness, send windows, isolation and the lifecycle stage", () => {
+  afterEach(async () => {
+    await db.$executeRaw`DELETE FROM nudge_test_clock`;
+  });
+
+  test("a step that could not go out within the staleness limit is skipped, not sent late, and the next one follows", async () => {
+    await load(validateCampaign({
+      id: "stale",
+      name: "Stale",
+      version: 1,
+      stalenessHours: 2,
+      steps: [
+        { id: "late", channel: "sms", delayHours: 0, template: "[late] for {{name}}" },
+        { id: "next", channel: "sms", delayHours: 0, template: "[next] for {{name}}" },
+      ],
+    }));
+    const l = await lead("stale");
+    await advanceDatabaseClock(db, 3 * 3_600_000); // the worker was down three hours
+    expect(await runStep(l.enrollmentId, "late")).toMatchObject({ state: "skipped", reason: expect.stringMatching(/^past its deadline/) });
+    expect(await runCurrentStep(l.enrollmentId)).toMatchObject({ state: "sent" });
+    expect(sentTo(l.name)).toEqual(["next"]);
+  });
+
+  test("a step whose send window is closed waits for it: the job is retried when it opens, nothing is created", async () => {
+    await load(validateCampaign({
+      id: "window",
+      name: "Window",
+      version: 1,
+      steps: [{ id: "w", channel: "sms", delayHours: 0, template: "[w] for {{name}}", sendWindow: { start: "09:00", end: "10:00" } }],
+    }));
+    const l = await lead("window");
+    // Enrolled inside or outside the window: either way the enrollment's due time is in it. Move the clock to 11:00
+    // UTC the same day after the due time, then pull the due time back to now, as a late settle would.
+    const now = await databaseNowOf();
+    const elevenUtc = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1, 11));
+    await setDatabaseClock(db, elevenUtc);
+    await db.$executeRaw`UPDATE enrollments SET next_due_at = nudge_now() WHERE id = ${l.enrollmentId}`;
+    const error = await runStep(l.enrollmentId, "w").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DripStepNotDue);
+    const notDue = error as DripStepNotDue;
+    expect(notDue.notBefore.toISOString()).toBe(new Date(elevenUtc.getTime() + 22 * 3_600_000).toISOString()); // 09:00 next day
+    expect(notDue.retryAfterMs).toBeGreaterThan(21 * 3_600_000);
+    expect(await db.delivery.count({ where: { sourceType: "enrollment", sourceId: l.enrollmentId } })).toBe(0);
+  });
+
+  test("a lead whose message cannot be rendered is stopped with the reason and fails alone; the next lead goes on", async () => {
+    await load(validateCampaign({
+      id: "render",
+      name: "Render",
+      version: 1,
+      steps: [{ id: "r", channel: "email", subject: "Hi", delayHours: 0, template: "[r] for {{name}}, we will call {{phone}}" }],
+    }));
+    leads++;
+    const noPhone = await createContact(db, { name: `Lead ${String(leads).padStart(4, "0")}`, phone: null, email: `drip-lead${leads}@example.com` });
+    const { enrollment } = await enroll(db, { contactId: noPhone.id, campaignId: "render" });
+    const other = await lead("render");
+    const error = await runStep(enrollment.id, "r").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnrecoverableError);
+    expect((error as Error).message).toMatch(/template variable \{\{phone\}\} has no value for this contact/);
+    expect(await db.enrollment.findUniqueOrThrow({ where: { id: enrollment.id } })).toMatchObject({
+      state: "stopped",
+      stopReason: expect.stringMatching(/^step r cannot be rendered for contact \d+: /),
+    });
+    expect(await runStep(other.enrollmentId, "r")).toMatchObject({ state: "sent" });
+  });
+
+  test("a lead whose HubSpot lifecycle stage sales moved past the configured one gets no further step", async () => {
+    await load(campaign("stage", 1, [["one", "email"], ["two", "email"]]));
+    const l = await lead("stage");
+    const d = { ...deps(), stopAtLifecycleStage: "salesqualifiedlead" };
+    expect(await runCurrentStep(l.enrollmentId, d)).toMatchObject({ state: "sent" });
+    fakeSalesMovesLead(l.contactId, "opportunity");
+    expect(await runCurrentStep(l.enrollmentId, d)).toMatchObject({ state: "not-wanted", reason: "enrollment stopped: HubSpot lifecycle stage is opportunity, past salesqualifiedlead" });
+    expect(sentTo(l.name)).toEqual(["one"]);
+  });
+});
+
+async function databaseNowOf(): Promise<Date> {
+  return databaseNow(db);
+}
+
+/** What sales does in HubSpot's UI: the contact's lifecycle stage moves on. */
+function fakeSalesMovesLead(contactId: number, stage: string): void {
+  const contact = sim.crmContacts().find((c) => c.properties.nudge_contact_id === String(contactId));
+  if (!contact) throw new Error(`no HubSpot contact for contact ${contactId}`);
+  sim.setCrmContactProperty(contact.id, "lifecyclestage", stage);
+}
