@@ -1,5 +1,7 @@
 import type { SimRecord } from "@nudge/simulator";
 import { Client } from "pg";
+import { checkDrips, type DripVerdict } from "./drip-checks";
+import { CHAOS_CAMPAIGN_STEPS } from "./drip-workload";
 import type { FaultWindow } from "./fault-log";
 import { type BusinessChanges, CHAOS_STEPS, STEPS } from "./workload";
 
@@ -10,6 +12,7 @@ import { type BusinessChanges, CHAOS_STEPS, STEPS } from "./workload";
  * a message was and why Nudge says it did not send it; it is never taken at its word.
  */
 export interface Verdict {
+  /** Reminder deliveries in the ledger (the drip workload's figures are in `drips`). */
   messages: number;
   states: Record<string, number>;
   /** The same delivery accepted twice, or two accepted messages for one (recipient, appointment, start, step). */
@@ -43,6 +46,8 @@ export interface Verdict {
    */
   calm: { owed: number; delivered: number; excused: number; lost: number };
   maxPerRecipientHour: number;
+  /** The drip workload, judged from the simulator's record alone (drip-checks.ts). */
+  drips: DripVerdict;
 }
 
 export interface RunEvidence {
@@ -51,13 +56,15 @@ export interface RunEvidence {
   changes: BusinessChanges;
   /** The workers' send lease: a message accepted after its claim's lease ended was sent by a holder that had lost it. */
   sendLeaseMs: number;
+  /** The contacts the suite enrolled in the drip campaign: each owes every step. */
+  dripLeads: readonly number[];
 }
 
-interface DeliveryRow {
+/** A delivery of either kind: what the checks common to reminders and drip steps read. */
+interface LedgerRow {
   id: number;
   key: string;
-  appointmentId: number;
-  startsAt: Date;
+  sourceType: string;
   step: number;
   state: string;
   reason: string | null;
@@ -68,6 +75,14 @@ interface DeliveryRow {
   claimedAt: Date | null;
   resends: number;
 }
+
+/** A reminder: the appointment and the start it was made for. */
+interface DeliveryRow extends LedgerRow {
+  appointmentId: number;
+  startsAt: Date;
+}
+
+const isReminder = (row: LedgerRow): row is DeliveryRow => row.sourceType === "appointment";
 
 type Judgement =
   | { kind: "delivered" }
@@ -88,19 +103,21 @@ export async function checkRun(databaseUrl: string, evidence: RunEvidence): Prom
   const client = new Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    const rows = (
-      await client.query<DeliveryRow>(
-        `SELECT id, idempotency_key AS key, appointment_id AS "appointmentId", appointment_starts_at AS "startsAt", step,
+    const all = (
+      await client.query<LedgerRow>(
+        `SELECT id, idempotency_key AS key, source_type AS "sourceType", appointment_id AS "appointmentId", appointment_starts_at AS "startsAt", step,
                 state::text AS state, reason, provider_message_id AS "providerMessageId",
                 updated_at AS "updatedAt", awaiting_operator_since IS NOT NULL AS "awaitingOperator",
                 claimed_at AS "claimedAt", resends
          FROM deliveries ORDER BY id`,
       )
     ).rows;
+    // Drip steps are judged apart (checkDrips); every delivery is checked for unknowns, phantoms and unguarded sends.
+    const rows = all.filter(isReminder);
     // The workload as the suite wrote it (Nudge only keeps its bookmarks in these tables).
     const appointments = (
-      await client.query<{ id: number; status: string; startsAt: Date; phone: string; email: string }>(
-        `SELECT a.id, a.status::text AS status, a.starts_at AS "startsAt", c.phone, c.email
+      await client.query<{ id: number; contactId: number; status: string; startsAt: Date; phone: string; email: string }>(
+        `SELECT a.id, a.contact_id AS "contactId", a.status::text AS status, a.starts_at AS "startsAt", c.phone, c.email
          FROM appointments a JOIN contacts c ON c.id = a.contact_id ORDER BY a.id`,
       )
     ).rows;
@@ -109,12 +126,12 @@ export async function checkRun(databaseUrl: string, evidence: RunEvidence): Prom
     const judge = new Judge(rows, accepted, evidence);
     const verdict: Verdict = {
       messages: rows.length,
-      states: countBy(rows, (r) => r.state),
-      duplicates: duplicates(rows, accepted),
+      states: countBy(all, (r) => `${r.sourceType === "appointment" ? "" : "drip "}${r.state}`),
+      duplicates: duplicates(all, accepted),
       lost: [],
       phantoms: [],
-      unguardedSends: unguardedSends(rows, messagesOut, evidence.sendLeaseMs),
-      boundViolations: boundViolations(appointments, messagesOut, evidence.changes),
+      unguardedSends: unguardedSends(all, messagesOut, evidence.sendLeaseMs),
+      boundViolations: boundViolations(appointments, new Set(evidence.dripLeads), messagesOut, evidence.changes),
       unknownReachedProvider: [],
       unknownNeverReached: [],
       unknownAwaitingOperator: [],
@@ -123,7 +140,18 @@ export async function checkRun(databaseUrl: string, evidence: RunEvidence): Prom
       delivered: 0,
       calm: { owed: 0, delivered: 0, excused: 0, lost: 0 },
       maxPerRecipientHour: maxInAnyHour(messagesOut),
+      drips: await checkDrips(client, messagesOut, evidence.faultWindows, evidence.dripLeads),
     };
+    for (const row of all) {
+      if (isReminder(row)) continue;
+      if (row.state === "unknown") {
+        if (row.awaitingOperator) verdict.unknownAwaitingOperator.push(`${row.key}: ${row.reason}`);
+        else (accepted.has(String(row.id)) ? verdict.unknownReachedProvider : verdict.unknownNeverReached).push(`${row.key}: ${row.reason}`);
+      } else {
+        const why = phantom(row, accepted.get(String(row.id)) ?? []);
+        if (why) verdict.phantoms.push(`${row.key}: ${why}`);
+      }
+    }
     for (const row of rows) {
       const calm = judge.faultsWhileOwed(row).length === 0;
       if (calm) verdict.calm.owed++;
@@ -184,12 +212,8 @@ class Judge {
 
   private decide(row: DeliveryRow): Judgement {
     const records = this.accepted.get(String(row.id)) ?? [];
-    if (row.state === "sent") {
-      if (records.length === 0) return { kind: "phantom", why: `sent (${row.providerMessageId}), but no provider accepted delivery ${row.id}` };
-      if (!records.some((r) => r.id === row.providerMessageId)) {
-        return { kind: "phantom", why: `sent as ${row.providerMessageId}, but the provider accepted delivery ${row.id} as ${records.map((r) => r.id).join(", ")}` };
-      }
-    }
+    const phantomWhy = phantom(row, records);
+    if (phantomWhy) return { kind: "phantom", why: phantomWhy };
     // Whatever the ledger says, a message the provider accepted reached the recipient (a state that disagrees is
     // reported apart, as an unrecorded send).
     if (records.length > 0) return { kind: "delivered" };
@@ -265,8 +289,21 @@ class Judge {
   }
 }
 
-/** The same delivery accepted twice, or two deliveries of one reminder (recipient, appointment, start, step) accepted. */
-function duplicates(rows: readonly DeliveryRow[], accepted: Map<string, SimRecord[]>): string[] {
+/** Why a delivery the ledger calls sent is a phantom (no provider accepted it as that message), if it is one. */
+function phantom(row: LedgerRow, records: readonly SimRecord[]): string | undefined {
+  if (row.state !== "sent") return undefined;
+  if (records.length === 0) return `sent (${row.providerMessageId}), but no provider accepted delivery ${row.id}`;
+  if (!records.some((r) => r.id === row.providerMessageId)) {
+    return `sent as ${row.providerMessageId}, but the provider accepted delivery ${row.id} as ${records.map((r) => r.id).join(", ")}`;
+  }
+  return undefined;
+}
+
+/**
+ * The same delivery accepted twice, or two deliveries of one reminder (recipient, appointment, start, step) accepted.
+ * (Two deliveries of one drip step are found from the messages' text, in checkDrips.)
+ */
+function duplicates(rows: readonly LedgerRow[], accepted: Map<string, SimRecord[]>): string[] {
   const found: string[] = [];
   const byId = new Map(rows.map((r) => [String(r.id), r]));
   const perReminder = new Map<string, string[]>();
@@ -275,7 +312,7 @@ function duplicates(rows: readonly DeliveryRow[], accepted: Map<string, SimRecor
     if (records.length > 1) {
       found.push(`delivery ${deliveryId} (${row?.key ?? "not in the ledger"}) accepted ${records.length} times: ${records.map((r) => `${r.provider} ${r.id} at ${r.at}`).join(", ")}`);
     }
-    if (!row) continue;
+    if (!row || !isReminder(row)) continue;
     for (const r of records) {
       const reminder = `${r.to} appointment ${row.appointmentId} start ${row.startsAt.toISOString()} step ${row.step}`;
       const ids = perReminder.get(reminder) ?? [];
@@ -294,7 +331,7 @@ function duplicates(rows: readonly DeliveryRow[], accepted: Map<string, SimRecor
  * chaos run never moves) and the simulator stamps acceptance on the same host's clock, so a message accepted after
  * its delivery became `unknown` was sent by a holder whose claim had already been taken over.
  */
-function unguardedSends(rows: readonly DeliveryRow[], messagesOut: readonly SimRecord[], sendLeaseMs: number): string[] {
+function unguardedSends(rows: readonly LedgerRow[], messagesOut: readonly SimRecord[], sendLeaseMs: number): string[] {
   const byId = new Map(rows.map((r) => [String(r.id), r]));
   const found: string[] = [];
   for (const r of messagesOut) {
@@ -316,29 +353,34 @@ function unguardedSends(rows: readonly DeliveryRow[], messagesOut: readonly SimR
 
 /**
  * The per-recipient bound, from the workload alone: a recipient may get at most one message per plan step on its
- * channel per start its appointment had (each reschedule by the suite adds a start). Every contact has its own
- * phone and address, so this holds whatever the ledger says.
+ * channel per start its appointment had (each reschedule by the suite adds a start), plus, for a lead the suite
+ * enrolled, one per drip step on that channel. Every contact has its own phone and address, so this holds whatever
+ * the ledger says.
  */
 function boundViolations(
-  appointments: ReadonlyArray<{ id: number; phone: string; email: string }>,
+  appointments: ReadonlyArray<{ id: number; contactId: number; phone: string; email: string }>,
+  dripLeads: ReadonlySet<number>,
   messagesOut: readonly SimRecord[],
   changes: BusinessChanges,
 ): string[] {
   const starts = countBy(changes.rescheduled, (r) => String(r.id));
   const phoneSteps = CHAOS_STEPS.filter((s) => s.channel !== "email").length;
   const emailSteps = CHAOS_STEPS.filter((s) => s.channel === "email").length;
+  const dripPhoneSteps = CHAOS_CAMPAIGN_STEPS.filter((s) => s.channel === "sms").length;
+  const dripEmailSteps = CHAOS_CAMPAIGN_STEPS.filter((s) => s.channel === "email").length;
   const bound = new Map<string, { appointmentId: number; max: number; startCount: number }>();
   for (const a of appointments) {
     const startCount = 1 + (starts[String(a.id)] ?? 0);
-    bound.set(a.phone, { appointmentId: a.id, max: startCount * phoneSteps, startCount });
-    bound.set(a.email, { appointmentId: a.id, max: startCount * emailSteps, startCount });
+    const lead = dripLeads.has(a.contactId);
+    bound.set(a.phone, { appointmentId: a.id, max: startCount * phoneSteps + (lead ? dripPhoneSteps : 0), startCount });
+    bound.set(a.email, { appointmentId: a.id, max: startCount * emailSteps + (lead ? dripEmailSteps : 0), startCount });
   }
   const found: string[] = [];
   for (const [to, got] of Object.entries(countBy(messagesOut, (r) => r.to))) {
     const b = bound.get(to);
     if (!b) found.push(`${to} is no recipient of the workload, yet got ${got} message(s)`);
     else if (got > b.max) {
-      found.push(`${to} (appointment ${b.appointmentId}, ${b.startCount} start(s)) got ${got} messages; at most ${b.max} allowed`);
+      found.push(`${to} (appointment ${b.appointmentId}, ${b.startCount} start(s), drip steps included) got ${got} messages; at most ${b.max} allowed`);
     }
   }
   return found;

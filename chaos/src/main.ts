@@ -1,12 +1,13 @@
 import { appendFileSync, mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
-import { ensureDatabase, migrate } from "@nudge/db";
+import { createDb, ensureDatabase, migrate } from "@nudge/db";
 import { createCrmGateway } from "@nudge/providers";
 import { simulatorProviderEnv, SIMULATOR_TWILIO_AUTH_TOKEN, startSimulator } from "@nudge/simulator";
 import { freePort, startRedisServer } from "@nudge/testing";
 import { Client } from "pg";
 import { checkRun } from "./checks";
+import { CHAOS_CAMPAIGN, CHAOS_CAMPAIGN_STEPS, DRIP_TAIL_SECONDS, enrollOverTime, seedDripCampaign } from "./drip-workload";
 import { FaultInjector, findPostgresCluster } from "./faults";
 import { forgeWebhooks } from "./forged-webhooks";
 import { faultSchedule, parseOptions } from "./options";
@@ -15,8 +16,9 @@ import { type BusinessChanges, CHAOS_PLAN, FIRST_LEAD_SECONDS, STEPS, changeSome
 
 /**
  * `npm run chaos`: the fleet as separate OS processes (schedulers, workers) against a Redis of its own, a database
- * of its own and the provider simulator, a reminder workload that escalates through every plan step, and faults at
- * evenly spread moments in storms separated by calms. At the end the run is judged from the outside (checks.ts): what the providers accepted is
+ * of its own and the provider simulator, a reminder workload that escalates through every plan step, a drip campaign
+ * that a share of the same contacts are enrolled in over the run, and faults at evenly spread moments in storms
+ * separated by calms. At the end the run is judged from the outside (checks.ts): what the providers accepted is
  * what was sent, and every due message that was not sent needs a reason the suite checks itself. The last line is
  * one JSON object; the exit code is non-zero on a violation.
  */
@@ -33,8 +35,10 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const started = Date.now();
   const appointments = Math.ceil(options.messages / STEPS);
+  const leads = Math.min(options.leads, appointments);
   log(
-    `chaos: ${appointments} appointments x ${STEPS} steps (~${appointments * STEPS} messages), ${options.faults} faults, ` +
+    `chaos: ${appointments} appointments x ${STEPS} steps (~${appointments * STEPS} messages), ` +
+      `${leads} of their contacts enrolled in a ${CHAOS_CAMPAIGN_STEPS.length}-step drip campaign, ${options.faults} faults, ` +
       `${options.workers} workers, ${options.schedulers} schedulers, starts spread over ${options.windowSeconds} s`,
   );
 
@@ -65,6 +69,9 @@ async function main(): Promise<void> {
   const firstStart = new Date(Date.now() + (BOOT_SECONDS + FIRST_LEAD_SECONDS) * 1000);
   await seedWorkload(databaseUrl, appointments, firstStart, options.windowSeconds);
   const lastStart = firstStart.getTime() + options.windowSeconds * 1000 + 10_000; // + reschedules
+  // The suite's own connection for the campaign's load and the enrollments (the product's calls, as a CRM makes them).
+  const db = createDb(databaseUrl, { poolSize: 2 });
+  const leadIds = await seedDripCampaign(db, databaseUrl, leads);
 
   const logDir = path.join(ROOT, ".nudge", "chaos");
   rmSync(logDir, { recursive: true, force: true });
@@ -139,6 +146,8 @@ async function main(): Promise<void> {
   log(`chaos: ${options.storms} storm(s), calm ${schedule.calms.map(([a, b]) => `${clock(a)}-${clock(b)}`).join(", ")}`);
   const changes: BusinessChanges = { cancelled: [], rescheduled: [] };
   const changeAt = [faultStart + (lastStart - faultStart) / 3, faultStart + (2 * (lastStart - faultStart)) / 3];
+  // Leads are enrolled from the first fault until their last step can still go out before the last start.
+  const enrolling = enrollOverTime(db, leadIds, faultStart, Math.max(faultStart, lastStart - DRIP_TAIL_SECONDS * 1000), log);
   const faultTimes = schedule.at;
   const nextFault = () => faultTimes[0] ?? Number.POSITIVE_INFINITY;
   let nextProgress = Date.now();
@@ -181,6 +190,11 @@ async function main(): Promise<void> {
   await faults.finish();
   sim.clearFaults();
   faults.log.simulatorFaultsCleared();
+  // Normally all enrolled long ago; if faults held it back, it finishes now (its pace asks for every lead by now),
+  // within a minute: a lead it could not enroll by then is reported, not waited for.
+  const enrollDeadline = setTimeout(() => enrolling.stop(), 60_000);
+  const dripLeads = await enrolling.done;
+  clearTimeout(enrollDeadline);
   log("chaos: faults stopped; waiting for every delivery to settle");
   const drainDeadline = Date.now() + 180_000;
   while (Date.now() < drainDeadline) {
@@ -192,7 +206,15 @@ async function main(): Promise<void> {
   }
   await fleet.stop();
   const records = sim.records();
-  const verdict = await checkRun(databaseUrl, { records, faultWindows: faults.log.windows(records, Date.now()), changes, sendLeaseMs: SEND_LEASE_MS });
+  const verdict = await checkRun(databaseUrl, {
+    records,
+    faultWindows: faults.log.windows(records, Date.now()),
+    changes,
+    sendLeaseMs: SEND_LEASE_MS,
+    dripLeads,
+  });
+  const { drips } = verdict;
+  await db.$disconnect();
   const callbacks = sim.callbackStats();
   await sim.close();
   await redis.stop();
@@ -227,6 +249,15 @@ async function main(): Promise<void> {
     ["unknown left unresolved, the provider never had it", verdict.unknownNeverReached],
     ["unknown waiting for an operator", verdict.unknownAwaitingOperator],
     ["forged webhooks the webhooks app accepted", faults.forged.accepted],
+    // Drips, from the simulator's text: every step of every lead exactly once, no excuse for a missing one.
+    ["drip steps accepted more than once", drips.duplicates],
+    ["drip steps owed and never accepted", drips.lost],
+    ["drip messages nobody owed", drips.strays],
+    [
+      "no drip step sent while a fault was active",
+      drips.stepsAccepted > 0 && drips.underFaults === 0 ? ["every drip step went out in a calm: nothing tested drips under faults"] : [],
+    ],
+    ["fewer drip leads enrolled than the workload asks for", dripLeads.length < leadIds.length ? [`${dripLeads.length} of ${leadIds.length} enrolled`] : []],
     [
       "no message owed in a calm",
       verdict.calm.owed === 0 ? ["no delivery was owed entirely outside the faults' windows: nothing tested that a calm loses nothing"] : [],
@@ -254,6 +285,15 @@ async function main(): Promise<void> {
       webhooks: callbacks,
       unknown_reached_provider: verdict.unknownReachedProvider.length,
       unknown_never_reached: verdict.unknownNeverReached.length,
+      drips: {
+        enrollments: drips.enrollments,
+        steps_owed: drips.stepsOwed,
+        steps_accepted: drips.stepsAccepted,
+        duplicates: drips.duplicates.length,
+        lost: drips.lost.length,
+        strays: drips.strays.length,
+        under_faults: drips.underFaults,
+      },
       max_per_recipient_hour: verdict.maxPerRecipientHour,
       seconds: Math.round((Date.now() - started) / 1000),
     }),
@@ -269,8 +309,9 @@ async function openWork(databaseUrl: string): Promise<number> {
       `SELECT (SELECT count(*) FROM deliveries WHERE state IN ('pending', 'sending')
                  OR (state = 'unknown' AND awaiting_operator_since IS NULL)) +
               (SELECT count(*) FROM appointments a WHERE a.status = 'scheduled' AND NOT EXISTS (
-                 SELECT 1 FROM deliveries d WHERE d.appointment_id = a.id AND d.step = $1 AND d.appointment_starts_at = a.starts_at)) AS n`,
-      [STEPS],
+                 SELECT 1 FROM deliveries d WHERE d.appointment_id = a.id AND d.step = $1 AND d.appointment_starts_at = a.starts_at)) +
+              (SELECT count(*) FROM enrollments WHERE campaign_id = $2 AND (state = 'active' OR awaiting_key IS NOT NULL)) AS n`,
+      [STEPS, CHAOS_CAMPAIGN.id],
     );
     return Number(r.rows[0]!.n);
   } finally {
@@ -284,7 +325,8 @@ async function progress(databaseUrl: string, started: number, accepted: number, 
   try {
     await client.connect();
     const r = await client.query<{ state: string; n: string }>("SELECT state::text, count(*) AS n FROM deliveries GROUP BY 1 ORDER BY 1");
-    states = r.rows.map((x) => `${x.state}=${x.n}`).join(" ");
+    const e = await client.query<{ state: string; n: string }>("SELECT state::text, count(*) AS n FROM enrollments GROUP BY 1 ORDER BY 1");
+    states = `${r.rows.map((x) => `${x.state}=${x.n}`).join(" ")} enrollments ${e.rows.map((x) => `${x.state}=${x.n}`).join(" ") || "none"}`;
   } catch {
     // Postgres may be restarting: that is one of the faults.
   } finally {

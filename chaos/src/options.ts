@@ -1,10 +1,15 @@
 export interface ChaosOptions {
-  /** Messages the workload asks for (each appointment escalates through the three plan steps: ~3 messages). */
+  /** Reminder messages the workload asks for (each appointment escalates through the three plan steps: ~3 messages). */
   messages: number;
   /** Faults injected over the run, spread evenly over the storms, kinds in shuffled rounds so that every kind occurs. */
   faults: number;
   /** Seconds over which appointment starts are spread. */
   windowSeconds: number;
+  /**
+   * Workload contacts also enrolled in the chaos drip campaign (drip-workload.ts), over the run: each lead owes every
+   * step of the campaign. Default: one per 15 messages (200 in quick mode).
+   */
+  leads: number;
   workers: number;
   schedulers: number;
   /**
@@ -16,16 +21,19 @@ export interface ChaosOptions {
   calmSeconds: number;
 }
 
+/** Drip leads per reminder messages, by default: 200 leads (800 drip steps) beside quick mode's 3,000 reminders. */
+const MESSAGES_PER_LEAD = 15;
 /** 30 s of aftermath + the email's 60 s lead + a margin: the shortest calm in which a whole email is owed. */
 const MIN_CALM_SECONDS = 100;
 /** Storm and calm together, at most: long runs get several storms, so that recovery is tested more than once. */
 const CYCLE_SECONDS = 600;
 
-const QUICK: ChaosOptions = { messages: 3000, faults: 60, windowSeconds: 120, workers: 3, schedulers: 2, storms: 1, calmSeconds: MIN_CALM_SECONDS };
+const QUICK: ChaosOptions = { messages: 3000, faults: 60, windowSeconds: 120, leads: 200, workers: 3, schedulers: 2, storms: 1, calmSeconds: MIN_CALM_SECONDS };
 
-const USAGE = `usage: npm run chaos [-- [--quick] [--messages N] [--faults N] [--window SECONDS] [--workers N] [--storms N] [--calm SECONDS]]
-  --quick       (default) ${QUICK.messages} messages, ${QUICK.faults} faults, a few minutes
-  --messages N  messages in the workload (full mode: at least 100000)
+const USAGE = `usage: npm run chaos [-- [--quick] [--messages N] [--leads N] [--faults N] [--window SECONDS] [--workers N] [--storms N] [--calm SECONDS]]
+  --quick       (default) ${QUICK.messages} messages, ${QUICK.leads} drip leads, ${QUICK.faults} faults, a few minutes
+  --messages N  reminder messages in the workload (full mode: at least 100000)
+  --leads N     contacts enrolled in the drip campaign over the run (default: one per ${MESSAGES_PER_LEAD} messages)
   --faults N    faults to inject (full mode: at least 1000)
   --window S    seconds over which appointments start (default: enough for ~60 messages/s)
   --storms N    fault storms, each followed by a calm (default: one per ${CYCLE_SECONDS} s of run)
@@ -35,6 +43,7 @@ export function parseOptions(argv: readonly string[]): ChaosOptions {
   const options = { ...QUICK };
   let windowGiven = false;
   let stormsGiven = false;
+  let leadsGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = () => {
@@ -44,7 +53,10 @@ export function parseOptions(argv: readonly string[]): ChaosOptions {
     };
     if (flag === "--quick") continue;
     else if (flag === "--messages") options.messages = value();
-    else if (flag === "--faults") options.faults = value();
+    else if (flag === "--leads") {
+      options.leads = value();
+      leadsGiven = true;
+    } else if (flag === "--faults") options.faults = value();
     else if (flag === "--window") {
       options.windowSeconds = value();
       windowGiven = true;
@@ -56,6 +68,7 @@ export function parseOptions(argv: readonly string[]): ChaosOptions {
     else throw new Error(`unknown option ${flag}\n${USAGE}`);
   }
   if (!windowGiven) options.windowSeconds = Math.max(QUICK.windowSeconds, Math.ceil(options.messages / 60));
+  if (!leadsGiven) options.leads = Math.ceil(options.messages / MESSAGES_PER_LEAD);
   if (!stormsGiven) options.storms = Math.max(1, Math.round(options.windowSeconds / CYCLE_SECONDS));
   return options;
 }
