@@ -6,7 +6,7 @@ import { createDb, ensureDatabase, migrate } from "@nudge/db";
 import { createRedis, deleteQueueKeys } from "@nudge/queue";
 import { simulatorProviderEnv, SIMULATOR_TWILIO_AUTH_TOKEN, startSimulator } from "@nudge/simulator";
 import { loadDemoEnv } from "./env";
-import { seedDemo } from "./seed";
+import { seedDemo, seedDemoCampaign } from "./seed";
 
 /**
  * `npm run demo`: the whole fleet on this machine. Migrates and seeds a demo database, starts the provider simulator
@@ -20,6 +20,7 @@ async function main(): Promise<void> {
   await migrate(env.DATABASE_URL);
   const db = createDb(env.DATABASE_URL, { poolSize: 2 });
   const seeded = await seedDemo(db, new Date());
+  const drip = await seedDemoCampaign(db, ROOT);
   await clearQueues(env.REDIS_URL, env.QUEUE_PREFIX);
 
   const sim = await startSimulator({ port: env.SIMULATOR_PORT, twilioAuthToken: SIMULATOR_TWILIO_AUTH_TOKEN });
@@ -52,12 +53,14 @@ async function main(): Promise<void> {
 
   const due = seeded.filter((s) => !s.cancelled);
   console.log(`\nNudge demo: ${seeded.length} appointments seeded, ${due.length} reminders due now (one is cancelled).`);
+  console.log(`  drip campaign        ${drip.campaignId}: ${drip.leads.join(", ")} enrolled; its three steps arrive three minutes apart`);
   console.log(`  provider simulator   ${sim.url}   (everything it accepted: ${sim.url}/__sim/records)`);
   console.log(`  webhooks             ${apiUrl}/webhooks/...   (Twilio status callbacks, inbound SMS, SendGrid events)`);
   console.log(`  logs                 ${path.relative(process.cwd(), logDir)}/api.log, scheduler.log, worker.log, reconciler.log`);
   console.log(`  Ctrl-C stops the fleet.\n`);
 
   const printed = new Set<number>();
+  let remindersSettled = 0;
   const timer = setInterval(() => {
     void report().catch((error: unknown) => console.error(`demo: ${(error as Error).message}`));
   }, 1000);
@@ -67,22 +70,32 @@ async function main(): Promise<void> {
     for (const d of rows) {
       if (printed.has(d.id) || d.state === "pending" || d.state === "sending") continue;
       printed.add(d.id);
-      const accepted = sim.records({ to: d.recipient }).filter((r) => r.provider !== "hubspot");
       const what = d.channel === "voice" ? "call" : d.channel === "sms" ? "SMS" : "email";
-      console.log(
-        `  ${d.state === "sent" ? "✔" : "•"} ${d.contact.name.padEnd(18)} ${what.padEnd(5)} to ${d.recipient.padEnd(20)} ${d.state}` +
-          `${d.reason ? ` (${d.reason})` : ""}; the provider accepted ${accepted.length} message(s) for this recipient`,
-      );
+      const mark = d.state === "sent" ? "✔" : "•";
+      if (d.kind === "drip") {
+        const step = /\.step-(.+)$/.exec(d.idempotencyKey)?.[1] ?? "?";
+        console.log(`  ${mark} ${d.contact.name.padEnd(18)} drip step ${step} (${what}) to ${d.recipient} ${d.state}${d.reason ? ` (${d.reason})` : ""}`);
+      } else {
+        remindersSettled++;
+        const accepted = sim.records({ to: d.recipient }).filter((r) => r.provider !== "hubspot");
+        console.log(
+          `  ${mark} ${d.contact.name.padEnd(18)} ${what.padEnd(5)} to ${d.recipient.padEnd(20)} ${d.state}` +
+            `${d.reason ? ` (${d.reason})` : ""}; the provider accepted ${accepted.length} message(s) for this recipient`,
+        );
+      }
       if (d.state === "sent") console.log(`      "${d.body}"`);
     }
-    if (!finished && printed.size >= due.length) {
+    if (!finished && remindersSettled >= due.length) {
       finished = true;
+      const reminderRecipients = new Set(rows.filter((d) => d.kind === "reminder").map((d) => d.recipient));
       const perRecipient = new Map<string, number>();
-      for (const r of sim.records()) if (r.provider !== "hubspot") perRecipient.set(r.to, (perRecipient.get(r.to) ?? 0) + 1);
+      for (const r of sim.records()) {
+        if (r.provider !== "hubspot" && reminderRecipients.has(r.to)) perRecipient.set(r.to, (perRecipient.get(r.to) ?? 0) + 1);
+      }
       const twice = [...perRecipient].filter(([, n]) => n > 1);
       console.log(
-        `\n${printed.size} reminders settled; ${perRecipient.size} recipients reached, ${twice.length} of them more than once.` +
-          ` The scheduler keeps passing every ${env.SCHEDULER_INTERVAL_MS / 1000} s and enqueues nothing new. Ctrl-C to stop.`,
+        `\n${remindersSettled} reminders settled; ${perRecipient.size} recipients reached, ${twice.length} of them more than once.` +
+          ` The drip steps keep arriving as they fall due. Ctrl-C to stop.`,
       );
     }
   }

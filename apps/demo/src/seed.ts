@@ -1,3 +1,5 @@
+import path from "node:path";
+import { enroll, loadCampaignFiles } from "@nudge/campaigns";
 import type { Db } from "@nudge/db";
 
 /** Fictional people (+1 555-01xx numbers are reserved for fiction; example.com for documentation). */
@@ -18,7 +20,9 @@ export interface SeededAppointment {
 
 /** Replaces the demo database's data with a few contacts whose reminders are due now, on every channel. */
 export async function seedDemo(db: Db, now: Date): Promise<SeededAppointment[]> {
-  await db.$executeRawUnsafe(`TRUNCATE deliveries, appointments, contacts RESTART IDENTITY CASCADE`);
+  await db.$executeRawUnsafe(
+    `TRUNCATE deliveries, appointments, enrollments, campaign_steps, campaign_versions, campaigns, contacts RESTART IDENTITY CASCADE`,
+  );
   const seeded: SeededAppointment[] = [];
   for (const [i, p] of PEOPLE.entries()) {
     const contact = await db.contact.create({
@@ -32,4 +36,22 @@ export async function seedDemo(db: Db, now: Date): Promise<SeededAppointment[]> 
     seeded.push({ name: p.name, appointmentId: appt.id, startsAt, cancelled });
   }
   return seeded;
+}
+
+/** Demo leads for the drip campaign: people of their own, so that the reminders' recipients count only reminders. */
+const LEADS = [
+  { name: "Mary Jackson", phone: "+15550100011", email: "mary@example.com", timezone: "America/New_York" },
+  { name: "Dorothy Vaughan", phone: "+15550100012", email: "dorothy@example.com", timezone: "America/Chicago" },
+  { name: "Hedy Lamarr", phone: "+15550100013", email: "hedy@example.com", timezone: "Europe/Vienna" },
+] as const;
+
+/** The demo campaign (campaigns/demo-welcome.yaml: three steps three minutes apart), with the demo leads enrolled. */
+export async function seedDemoCampaign(db: Db, root: string): Promise<{ campaignId: string; leads: string[] }> {
+  const [report] = await loadCampaignFiles(db, [path.join(root, "campaigns/demo-welcome.yaml")]);
+  if (!report?.campaignId || report.outcome === "refused") throw new Error(`the demo campaign could not be loaded: ${report?.reason ?? "no report"}`);
+  for (const lead of LEADS) {
+    const contact = await db.contact.create({ data: lead });
+    await enroll(db, { contactId: contact.id, campaignId: report.campaignId });
+  }
+  return { campaignId: report.campaignId, leads: LEADS.map((l) => l.name) };
 }

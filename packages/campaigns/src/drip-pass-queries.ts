@@ -34,9 +34,12 @@ export async function findDueSteps(db: Db, now: Date, after: { nextDueAt: Date; 
 export async function markStepsEnqueued(db: Db, steps: readonly DueStep[]): Promise<void> {
   if (steps.length === 0) return;
   await sqlPool(db).query(
-    `UPDATE enrollments e SET enqueued = true
-     FROM unnest($1::int[], $2::text[]) AS u(id, step_id)
-     WHERE e.id = u.id AND e.state = 'active' AND e.awaiting_key IS NULL AND NOT (u.step_id = ANY(e.done_step_ids))`,
+    // Rows locked in id order (as the sweep's reset does), so that two schedulers' passes never deadlock.
+    `WITH locked AS (
+       SELECT e.id FROM enrollments e JOIN unnest($1::int[], $2::text[]) AS u(id, step_id) ON e.id = u.id
+       WHERE e.state = 'active' AND e.awaiting_key IS NULL AND NOT (u.step_id = ANY(e.done_step_ids))
+       ORDER BY e.id FOR UPDATE OF e)
+     UPDATE enrollments e SET enqueued = true FROM locked WHERE e.id = locked.id`,
     [steps.map((s) => s.enrollmentId), steps.map((s) => s.stepId)],
   );
 }
@@ -47,8 +50,10 @@ export async function markStepsEnqueued(db: Db, steps: readonly DueStep[]): Prom
  */
 export async function resetDripBookmarks(db: Db, now: Date): Promise<number> {
   const { rowCount } = await sqlPool(db).query(
-    `UPDATE enrollments SET enqueued = false
-     WHERE state = 'active' AND enqueued AND awaiting_key IS NULL AND next_due_at <= $1`,
+    `WITH locked AS (
+       SELECT id FROM enrollments WHERE state = 'active' AND enqueued AND awaiting_key IS NULL AND next_due_at <= $1
+       ORDER BY id FOR UPDATE)
+     UPDATE enrollments e SET enqueued = false FROM locked WHERE e.id = locked.id`,
     [now],
   );
   return rowCount ?? 0;
