@@ -3,7 +3,7 @@
  * PG_ADMIN_URL and REDIS_URL). Every section receives this plain object and reads nothing else.
  */
 
-export const SECTIONS = ["noop", "unsafe", "nudge", "latency", "scheduler", "memory"] as const;
+export const SECTIONS = ["noop", "unsafe", "nudge", "latency", "scheduler", "memory", "drip"] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
 export interface BenchConfig {
@@ -21,10 +21,15 @@ export interface BenchConfig {
   latencyMs: number;
   /** Due appointments of the scheduler section. */
   appointments: number;
+  /** Rows read and jobs added per round trip, in the scheduler and drip sections: SCHEDULER_BATCH_SIZE's default. */
   batchSize: number;
   /** Reminders the worker process drains in the memory section. */
   memoryReminders: number;
   memoryConcurrency: number;
+  /** Due enrollments of the drip section's main run (rate, repeated pass, memory) ... */
+  dripEnrollments: number;
+  /** ... and of its smaller run, whose memory growth the main run's is compared with. */
+  dripSmallEnrollments: number;
 }
 
 const DEFAULTS = {
@@ -37,10 +42,12 @@ const DEFAULTS = {
   batchSize: 1_000,
   memoryReminders: 5_000,
   memoryConcurrency: 200,
+  dripEnrollments: 100_000,
+  dripSmallEnrollments: 10_000,
 };
 
 /** Small enough for a smoke check in well under a minute; the ratios are noisier but every code path runs. */
-const QUICK = { messages: 2_000, latencyJobs: 2_000, appointments: 20_000, memoryReminders: 1_000 };
+const QUICK = { messages: 2_000, latencyJobs: 2_000, appointments: 20_000, memoryReminders: 1_000, dripEnrollments: 10_000, dripSmallEnrollments: 1_000 };
 
 const NUMERIC_FLAGS: Record<string, keyof typeof DEFAULTS> = {
   "--messages": "messages",
@@ -52,6 +59,8 @@ const NUMERIC_FLAGS: Record<string, keyof typeof DEFAULTS> = {
   "--batch-size": "batchSize",
   "--memory-reminders": "memoryReminders",
   "--memory-concurrency": "memoryConcurrency",
+  "--drip-enrollments": "dripEnrollments",
+  "--drip-small-enrollments": "dripSmallEnrollments",
 };
 
 export const USAGE = `Usage: npm run bench -- [--quick] [--only ${SECTIONS.join(",")}] [${Object.keys(NUMERIC_FLAGS)

@@ -7,8 +7,9 @@ import { createRedis } from "@nudge/queue";
 import { cleanUpOpenEnvs } from "./bench-env";
 import { parseBenchConfig, UsageError, type BenchConfig, type SectionName } from "./bench-config";
 import { describeMachine } from "./machine";
-import { fmt, progress, Report, round } from "./report";
+import { fmt, progress, Report, round, verdict, type Target } from "./report";
 import { baselineNoop } from "./sections/baseline-noop";
+import { DRIP_TARGETS, dripPass } from "./sections/drip-pass";
 import { latencyBound } from "./sections/latency-bound";
 import { nudgePipeline } from "./sections/nudge-pipeline";
 import { schedulerPasses } from "./sections/scheduler-passes";
@@ -22,14 +23,10 @@ const RUNNERS = {
   latency: latencyBound,
   scheduler: schedulerPasses,
   memory: workerMemory,
+  drip: dripPass,
 } satisfies Record<SectionName, (config: BenchConfig, report: Report) => Promise<unknown>>;
 
 type Results = { [K in SectionName]?: Awaited<ReturnType<(typeof RUNNERS)[K]>> };
-
-interface Target {
-  atLeast?: number;
-  atMost?: number;
-}
 
 /** What each figure should reach; printed next to it for the reader, never enforced. */
 const TARGETS = {
@@ -38,6 +35,7 @@ const TARGETS = {
   scheduler_vs_bullmq_enqueue: { atLeast: 0.7 },
   repass_vs_pass: { atMost: 0.01 },
   worker_peak_rss_mb: { atMost: 250 },
+  ...DRIP_TARGETS,
 } as const;
 
 async function main(): Promise<number> {
@@ -49,7 +47,8 @@ async function main(): Promise<number> {
       `Node ${machine.node}, Redis ${machine.redis}, PostgreSQL ${machine.postgres}\n` +
       `sizes: messages ${fmt.count(config.messages)} (c=${config.concurrency}), latency jobs ${fmt.count(config.latencyJobs)} ` +
       `(c=${config.latencyConcurrency}, ${config.latencyMs} ms), appointments ${fmt.count(config.appointments)}, ` +
-      `worker-memory reminders ${fmt.count(config.memoryReminders)} (c=${config.memoryConcurrency})\n\n`,
+      `worker-memory reminders ${fmt.count(config.memoryReminders)} (c=${config.memoryConcurrency}), ` +
+      `drip enrollments ${fmt.count(config.dripEnrollments)} and ${fmt.count(config.dripSmallEnrollments)} (batch size ${config.batchSize})\n\n`,
   );
 
   const report = new Report();
@@ -78,20 +77,22 @@ async function main(): Promise<number> {
     latency_efficiency: results.latency?.efficiency ?? null,
     repass_vs_pass: results.scheduler ? round(results.scheduler.second_pass_s / results.scheduler.first_pass_s, 4) : null,
     scheduler_vs_bullmq_enqueue: ratio(results.scheduler?.first_pass_jobs_per_s, results.noop?.enqueue_jobs_per_s),
+    // Measured within the drip section (its own addBulk baseline, its two sizes).
+    drip_pass_vs_addbulk: results.drip?.drip_pass_vs_addbulk ?? null,
+    drip_repass_vs_pass: results.drip?.drip_repass_vs_pass ?? null,
+    drip_rss_growth_large_vs_small: results.drip?.drip_rss_growth_large_vs_small ?? null,
   };
 
   report.heading("ratios (measured in this run; targets are for reading, not asserted)");
-  const verdict = (value: number | null, target: Target | undefined): string => {
-    if (value === null || !target) return "";
-    if (target.atLeast !== undefined) return `target >= ${target.atLeast}: ${value >= target.atLeast ? "met" : "MISSED"}`;
-    return `target <= ${target.atMost}: ${value <= (target.atMost ?? Infinity) ? "met" : "MISSED"}`;
-  };
   const formulas: Record<keyof typeof ratios, string> = {
     nudge_vs_unsafe: "nudge jobs/s / unsafe peer jobs/s (same c)",
     nudge_vs_noop: "nudge jobs/s / no-op BullMQ jobs/s (same c)",
     latency_efficiency: `measured / (c / (2 calls x ${config.latencyMs / 1000} s))`,
     repass_vs_pass: "second pass s / first pass s",
     scheduler_vs_bullmq_enqueue: "first pass jobs/s / plain addBulk jobs/s",
+    drip_pass_vs_addbulk: `drip pass jobs/s / plain addBulk jobs/s (${fmt.count(config.dripEnrollments)}, same run)`,
+    drip_repass_vs_pass: "repeated drip pass s / first drip pass s",
+    drip_rss_growth_large_vs_small: `drip pass RSS growth at ${fmt.count(config.dripEnrollments)} / at ${fmt.count(config.dripSmallEnrollments)}`,
   };
   for (const key of Object.keys(ratios) as (keyof typeof ratios)[]) {
     const target = (TARGETS as Record<string, Target>)[key];
@@ -105,7 +106,7 @@ async function main(): Promise<number> {
 
   const problems = [
     ...Object.entries(errors).map(([s, m]) => `${s}: ${m}`),
-    ...(["nudge", "latency", "memory"] as const).flatMap((s) => (results[s]?.problems ?? []).map((p) => `${s}: ${p}`)),
+    ...(["nudge", "latency", "memory", "drip"] as const).flatMap((s) => (results[s]?.problems ?? []).map((p) => `${s}: ${p}`)),
   ];
   const json = {
     machine,
@@ -121,6 +122,8 @@ async function main(): Promise<number> {
       batch_size: config.batchSize,
       memory_reminders: config.memoryReminders,
       memory_concurrency: config.memoryConcurrency,
+      drip_enrollments: config.dripEnrollments,
+      drip_small_enrollments: config.dripSmallEnrollments,
     },
     baseline_noop: results.noop ?? null,
     unsafe_peer: results.unsafe ?? null,
@@ -128,6 +131,7 @@ async function main(): Promise<number> {
     latency_bound: results.latency ?? null,
     scheduler: results.scheduler ?? null,
     worker_memory: results.memory ?? null,
+    drip: results.drip ?? null,
     ...ratios,
     worker_peak_rss_mb: results.memory?.peak_rss_mb ?? null,
     section_s: sectionSeconds,

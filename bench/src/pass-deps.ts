@@ -19,3 +19,12 @@ export function passDeps(wiring: { db: Db; queue: Queue; redis: Redis; batchSize
   };
   return deps;
 }
+
+/**
+ * The daily drip pass's dependencies, wired as apps/scheduler/src/run-scheduler.ts wires them; the sweep interval and
+ * the job backoff are left to their defaults, as SCHEDULER_SWEEP_MS and JOB_BACKOFF_MS leave them.
+ */
+export function dripPassDeps(wiring: { db: Db; queue: Queue; redis: Redis; batchSize: number }) {
+  const deps = { ...wiring, logger: createLogger("bench-drip-pass", "silent") };
+  return deps;
+}

@@ -51,3 +51,16 @@ export function round(n: number, digits = 3): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
 }
+
+/** What a figure should reach: printed next to it for the reader, never enforced. */
+export interface Target {
+  atLeast?: number;
+  atMost?: number;
+}
+
+/** `target >= 0.7: met`, or MISSED in capitals so that a miss stands out in the table; "" without a figure or target. */
+export function verdict(value: number | null, target: Target | undefined): string {
+  if (value === null || !target) return "";
+  if (target.atLeast !== undefined) return `target >= ${target.atLeast}: ${value >= target.atLeast ? "met" : "MISSED"}`;
+  return `target <= ${target.atMost}: ${value <= (target.atMost ?? Infinity) ? "met" : "MISSED"}`;
+}

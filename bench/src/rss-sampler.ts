@@ -70,12 +70,12 @@ export class RssSampler {
   }
 }
 
-function kbToMb(kb: number): number {
+export function kbToMb(kb: number): number {
   return Math.round((kb / 1024) * 10) / 10;
 }
 
-/** A field of /proc/<pid>/status in kB; undefined once the process is gone. */
-function readStatusKb(pid: number, field: "VmRSS" | "VmHWM"): number | undefined {
+/** A field of /proc/<pid>/status in kB; undefined once the process is gone (or off Linux). */
+export function readStatusKb(pid: number | "self", field: "VmRSS" | "VmHWM"): number | undefined {
   try {
     const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
     return match ? Number(match[1]) : undefined;

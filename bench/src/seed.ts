@@ -6,12 +6,7 @@ import type { Client } from "pg";
  * yields exactly one SMS reminder. One INSERT ... SELECT per table: a million rows in seconds, not an hour.
  */
 export async function seedDueSmsAppointments(sql: Client, count: number, startsInMinutes = 90): Promise<void> {
-  await sql.query(
-    `INSERT INTO contacts (name, phone, email, hubspot_id, timezone, updated_at)
-     SELECT 'Person ' || i, '+1555' || lpad(i::text, 7, '0'), 'person' || i || '@example.com', (100000000 + i)::text, 'UTC', now()
-     FROM generate_series(1, $1::int) AS i`,
-    [count],
-  );
+  await seedContacts(sql, count);
   // Whole seconds: reminder keys carry the start at second precision.
   await sql.query(
     `INSERT INTO appointments (contact_id, starts_at, status, updated_at)
@@ -22,6 +17,16 @@ export async function seedDueSmsAppointments(sql: Client, count: number, startsI
   // Fresh tables have no statistics; without them the first pass's plan is a guess.
   await sql.query("ANALYZE contacts");
   await sql.query("ANALYZE appointments");
+}
+
+/** `count` contacts with a unique fictional phone, email and HubSpot id each, ids 1..count on a fresh database. */
+export async function seedContacts(sql: Client, count: number): Promise<void> {
+  await sql.query(
+    `INSERT INTO contacts (name, phone, email, hubspot_id, timezone, updated_at)
+     SELECT 'Person ' || i, '+1555' || lpad(i::text, 7, '0'), 'person' || i || '@example.com', (100000000 + i)::text, 'UTC', now()
+     FROM generate_series(1, $1::int) AS i`,
+    [count],
+  );
 }
 
 /** Deliveries by state, e.g. { sent: 20000 }: what the ledger says happened. */

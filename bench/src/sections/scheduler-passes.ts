@@ -1,9 +1,9 @@
 import { createReminderQueue } from "@nudge/queue";
 import type { BenchConfig } from "../bench-config";
 import { withBenchEnv } from "../bench-env";
-import { startChild } from "../child-app";
+import { runChildPasses, type PassEnd } from "../child-passes";
 import { fmt, progress, round, type Report } from "../report";
-import { RssSampler, type RssShape } from "../rss-sampler";
+import type { RssShape } from "../rss-sampler";
 import { seedDueSmsAppointments } from "../seed";
 
 export interface SchedulerResult {
@@ -24,12 +24,6 @@ export interface SchedulerResult {
 
 const SECTION = "scheduler";
 
-interface PassEnd {
-  pass: number;
-  seconds: number;
-  result: unknown;
-}
-
 /**
  * `appointments` reminders due at once (a backlog after an outage, or a big tenant's morning): the first pass
  * enqueues them all, the second runs over the same unchanged set and should find next to nothing to do. Both run in
@@ -43,45 +37,11 @@ export async function schedulerPasses(config: BenchConfig, report: Report): Prom
     const seedSeconds = (performance.now() - seedStarted) / 1000;
     report.row(SECTION, "seed (INSERT ... SELECT generate_series)", fmt.seconds(seedSeconds), `${fmt.count(config.appointments)} contacts + appointments`);
 
-    const child = startChild("bench/src/scheduler-child.ts", {
-      DATABASE_URL: env.databaseUrl,
-      REDIS_URL: env.redisUrl,
-      QUEUE_PREFIX: env.prefix,
-      BATCH_SIZE: String(config.batchSize),
-      PASSES: "2",
-    });
-    const sampler = new RssSampler(child.pid);
-    const passes: PassEnd[] = [];
-    let peak = 0;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        child.onLine((line) => {
-          let event: { event?: string; pass?: number; seconds?: number; result?: unknown };
-          try {
-            event = JSON.parse(line) as typeof event;
-          } catch {
-            return; // not one of ours (a warning on stderr): kept in child.lines for the error message
-          }
-          if (event.event === "pass-start") {
-            sampler.mark(`pass-${event.pass}-start`);
-            progress(`${SECTION}: pass ${event.pass} running`);
-          }
-          if (event.event === "pass-end") {
-            sampler.mark(`pass-${event.pass}-end`);
-            passes.push({ pass: event.pass!, seconds: event.seconds!, result: event.result });
-          }
-          if (event.event === "done") resolve();
-        });
-        void child.exited.then((code) =>
-          reject(new Error(`the scheduler child exited (${code}) before finishing its passes:\n${child.lines.slice(-20).join("\n")}`)),
-        );
-      });
-      peak = sampler.peakMb();
-    } finally {
-      sampler.stop();
-      child.child.stdin!.end();
-      await child.stop(10_000);
-    }
+    const { passes, sampler, peakMb: peak } = await runChildPasses(
+      "bench/src/scheduler-child.ts",
+      { DATABASE_URL: env.databaseUrl, REDIS_URL: env.redisUrl, QUEUE_PREFIX: env.prefix, BATCH_SIZE: String(config.batchSize), PASSES: "2" },
+      SECTION,
+    );
 
     const [first, second] = passes as [PassEnd, PassEnd];
     const queue = createReminderQueue(env.redis, env.prefix);

@@ -39,6 +39,13 @@ export type DeliverySource =
       id: number;
       /** When the step was due. */
       at: Date;
+    }
+  | {
+      /** A one-off message another service asked for (one_off_messages). */
+      type: "one-off";
+      id: number;
+      /** When it was asked for. */
+      at: Date;
     };
 
 export interface NewDelivery {
