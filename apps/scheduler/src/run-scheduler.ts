@@ -3,6 +3,7 @@ import { onShutdown } from "@nudge/lifecycle";
 import { createLogger } from "@nudge/logger";
 import { checkRedis, createQueue, createRedis, createReminderQueue } from "@nudge/queue";
 import { runDripPass } from "./drip-pass";
+import { runOneOffPass } from "./one-off-pass";
 import { loadSchedulerEnv } from "./env";
 import { runPass } from "./scheduler-pass";
 
@@ -23,6 +24,7 @@ export async function runScheduler(options: { once: boolean }): Promise<void> {
   const connection = createRedis(env.REDIS_URL);
   const queue = createReminderQueue(connection, env.QUEUE_PREFIX);
   const dripQueue = createQueue("drip", connection, env.QUEUE_PREFIX);
+  const oneOffQueue = createQueue("one-off", connection, env.QUEUE_PREFIX);
   const deps = {
     db,
     queue,
@@ -43,14 +45,14 @@ export async function runScheduler(options: { once: boolean }): Promise<void> {
     fullSweepMs: env.SCHEDULER_SWEEP_MS,
     backoffMs: env.JOB_BACKOFF_MS,
   };
-  // Reminders and drip steps in one pass, each on its own: one failing does not hold the other back.
+  // Reminders, drip steps and one-off messages in one pass, each on its own: one failing does not hold the others back.
   const passBoth = async () => {
-    const [reminders, drips] = await Promise.allSettled([runPass(deps), runDripPass(dripDeps)]);
-    const failed = [reminders, drips].filter((r): r is PromiseRejectedResult => r.status === "rejected");
+    const results = await Promise.allSettled([runPass(deps), runDripPass(dripDeps), runOneOffPass({ ...dripDeps, queue: oneOffQueue })]);
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed.length > 0) throw failed[0]!.reason;
   };
   const close = async () => {
-    await Promise.all([queue.close(), dripQueue.close()]);
+    await Promise.all([queue.close(), dripQueue.close(), oneOffQueue.close()]);
     connection.disconnect();
     await db.$disconnect();
   };

@@ -9,6 +9,7 @@ import { loadWorkerEnv } from "./env";
 import { armFailpoint } from "./failpoints";
 import { CrmReadiness } from "./crm-readiness";
 import { createDripWorker } from "./drip-worker";
+import { createOneOffWorker } from "./one-off-worker";
 import { createReminderWorker } from "./reminder-worker";
 
 export async function runWorker(): Promise<void> {
@@ -46,10 +47,11 @@ export async function runWorker(): Promise<void> {
     // No job is taken before the CRM can take Nudge's writes: a misconfigured portal must not spend messages.
     autorun: false,
   };
-  // Reminders and drip steps, each kind on its own queue, through the same guard, CRM budget and readiness gate.
+  // Reminders, drip steps and one-off messages, each kind on its own queue, through the same guard, CRM budget and readiness gate.
   const workers = [
     createReminderWorker({ db, guard, crm, plan: env.REMINDER_PLAN, logger, readiness }, workerOptions),
     createDripWorker({ db, guard, crm, logger, readiness, stopAtLifecycleStage: env.DRIP_STOP_LIFECYCLE_STAGE }, workerOptions),
+    createOneOffWorker({ db, guard, logger }, workerOptions),
   ];
   onShutdown(logger, env.SHUTDOWN_GRACE_MS, async () => {
     readiness.stop();

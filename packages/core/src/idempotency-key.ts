@@ -49,6 +49,12 @@ export function dripKey(fact: DripFact): string {
   return `drip.enr-${fact.enrollmentId}.step-${fact.stepId}`;
 }
 
+/** `oneoff.msg-12`: one one-off message (one_off_messages row 12, itself unique per calling service and key). */
+export function oneOffKey(messageId: number): string {
+  if (!Number.isInteger(messageId) || messageId <= 0) throw new RangeError(`oneOffKey: messageId must be a positive integer, got ${messageId}`);
+  return `oneoff.msg-${messageId}`;
+}
+
 const KEY_SHAPE = /^[A-Za-z0-9._|-]{1,200}$/;
 
 /** Keys supplied from outside (an API caller's Idempotency-Key) must also be safe as jobIds. */

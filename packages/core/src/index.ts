@@ -5,7 +5,7 @@ export { CrmPortalError } from "./crm-portal-error";
 export type { RequestLimiter } from "./request-limiter";
 export { MESSAGE_KINDS } from "./message-kind";
 export type { MessageKind } from "./message-kind";
-export { compactInstant, reminderKey, dripKey, assertValidKey } from "./idempotency-key";
+export { compactInstant, reminderKey, dripKey, oneOffKey, assertValidKey } from "./idempotency-key";
 export type { DripFact, ReminderFact } from "./idempotency-key";
 export { DELIVERY_STATES, TERMINAL_STATES, canTransition, isSettled } from "./delivery-state";
 export type { DeliveryState } from "./delivery-state";

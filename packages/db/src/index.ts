@@ -21,3 +21,5 @@ export { checkPostgres, PostgresUnavailableError } from "./preflight";
 export { assertProductionClock } from "./production-clock";
 export { EvidenceLedger } from "./evidence-ledger";
 export type { ProviderReport, ReportOutcome } from "./evidence-ledger";
+export { loadOneOffTarget, findUnenqueuedOneOffs, markOneOffsEnqueued, resetOneOffBookmarks } from "./one-off-queries";
+export type { OneOffTarget } from "./one-off-queries";

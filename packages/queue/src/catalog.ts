@@ -25,6 +25,14 @@ export const dripPayload = z.object({
 });
 export type DripPayload = z.infer<typeof dripPayload>;
 
+export const oneOffPayload = z.object({
+  /** The idempotency key of the message's delivery, also the jobId (see oneOffKey in @nudge/core). */
+  key: z.string().min(1),
+  /** The one_off_messages row: the job carries its id, never a payload that exists nowhere else. */
+  messageId: z.number().int().positive(),
+});
+export type OneOffPayload = z.infer<typeof oneOffPayload>;
+
 export interface JobContract<S extends z.ZodType> {
   queue: string;
   name: string;
@@ -45,6 +53,14 @@ export const JOBS = {
     queue: "reminders",
     name: "send-reminder",
     schema: reminderPayload,
+    attempts: 1_000_000,
+    backoffMs: 2_000,
+    maxBackoffMs: 60_000,
+  },
+  "one-off": {
+    queue: "one-off-messages",
+    name: "send-one-off",
+    schema: oneOffPayload,
     attempts: 1_000_000,
     backoffMs: 2_000,
     maxBackoffMs: 60_000,

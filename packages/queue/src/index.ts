@@ -1,5 +1,5 @@
-export { JOBS, reminderPayload, dripPayload } from "./catalog";
-export type { DripPayload, JobContract, JobKind, PayloadOf, ReminderPayload } from "./catalog";
+export { JOBS, reminderPayload, dripPayload, oneOffPayload } from "./catalog";
+export type { DripPayload, JobContract, JobKind, OneOffPayload, PayloadOf, ReminderPayload } from "./catalog";
 export { parsePayload } from "./payload";
 export { createRedis } from "./connection";
 export type { Redis } from "./connection";

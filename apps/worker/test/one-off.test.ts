@@ -1,0 +1,84 @@
+import { oneOffKey } from "@nudge/core";
+import { createDb, type Db } from "@nudge/db";
+import { createLogger } from "@nudge/logger";
+import { leaseFor, SendGuard } from "@nudge/send-guard";
+import { simulatorProviderEnv, SIMULATOR_TWILIO_AUTH_TOKEN, startSimulator, type Simulator } from "@nudge/simulator";
+import { createContact, createTestDatabase, type TestDatabase } from "@nudge/testing";
+import { processOneOff } from "../src/one-off.processor";
+
+/** One-off messages (written by the relay) through the send guard, judged by the simulator's record. */
+const TIMEOUT_MS = 1_000;
+let database: TestDatabase;
+let db: Db;
+let sim: Simulator;
+let guard: SendGuard;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  db = createDb(database.url);
+  sim = await startSimulator({ port: 0, twilioAuthToken: SIMULATOR_TWILIO_AUTH_TOKEN });
+  const env = simulatorProviderEnv(sim.url);
+  guard = new SendGuard({
+    db,
+    providers: {
+      twilio: { accountSid: env.TWILIO_ACCOUNT_SID!, authToken: env.TWILIO_AUTH_TOKEN!, from: env.TWILIO_FROM_NUMBER!, baseUrl: sim.url, statusCallbackUrl: "http://127.0.0.1:9/cb", timeoutMs: TIMEOUT_MS },
+      sendgrid: { apiKey: env.SENDGRID_API_KEY!, from: env.SENDGRID_FROM_EMAIL!, baseUrl: sim.url, timeoutMs: TIMEOUT_MS },
+    },
+    leaseMs: leaseFor(TIMEOUT_MS),
+    providerTimeoutMs: TIMEOUT_MS,
+    logger: createLogger("test", "silent"),
+  });
+});
+afterAll(async () => {
+  await sim.close();
+  await db.$disconnect();
+  await database.drop();
+});
+
+let requests = 0;
+async function oneOff(channel: "sms" | "email", deadlineInMs: number, contact?: { id: number }): Promise<number> {
+  requests++;
+  const c = contact ?? (await createContact(db));
+  const [request] = await db.$queryRaw<{ id: number }[]>`
+    INSERT INTO relay_requests (source, idempotency_key, kind, payload, outcome)
+    VALUES ('test-service', ${`welcome-${requests}`}, 'message.send', '{}'::jsonb, 'applied') RETURNING id`;
+  const [message] = await db.$queryRaw<{ id: number }[]>`
+    INSERT INTO one_off_messages (request_id, contact_id, channel, subject, body, deadline)
+    VALUES (${request!.id}, ${c.id}, ${channel}::"Channel", ${channel === "email" ? "Welcome" : null}, ${`Welcome, request ${requests}`},
+            nudge_now() + ${deadlineInMs} * interval '1 millisecond')
+    RETURNING id`;
+  return message!.id;
+}
+
+test("a one-off message is sent once through the guard, however often its job runs", async () => {
+  const id = await oneOff("email", 3_600_000);
+  const payload = { key: oneOffKey(id), messageId: id };
+  expect(await processOneOff(payload, { db, guard })).toMatchObject({ state: "sent" });
+  expect(await processOneOff(payload, { db, guard })).toMatchObject({ state: "sent" });
+  expect(sim.records({ provider: "sendgrid" }).filter((r) => r.subject === "Welcome" && r.body.includes(`request ${requests}`))).toHaveLength(1);
+});
+
+test("past its deadline it is skipped, not sent late", async () => {
+  const id = await oneOff("sms", -1_000);
+  const before = sim.records().length;
+  expect(await processOneOff({ key: oneOffKey(id), messageId: id }, { db, guard })).toMatchObject({ state: "skipped", reason: expect.stringMatching(/^past its deadline/) });
+  expect(sim.records()).toHaveLength(before);
+});
+
+test("an opted-out address is skipped by the claim; a contact without the channel's address is skipped with the reason", async () => {
+  const contact = await createContact(db, { email: null });
+  const id = await oneOff("email", 3_600_000, contact);
+  expect(await processOneOff({ key: oneOffKey(id), messageId: id }, { db, guard })).toMatchObject({
+    state: "skipped",
+    reason: `contact ${contact.id} has no email address`,
+  });
+  const suppressed = await createContact(db);
+  await db.$executeRaw`INSERT INTO suppressions (channel, address, reason) VALUES ('sms', ${suppressed.phone}, 'STOP')`;
+  const id2 = await oneOff("sms", 3_600_000, suppressed);
+  expect(await processOneOff({ key: oneOffKey(id2), messageId: id2 }, { db, guard })).toMatchObject({ state: "skipped", reason: "opted out: STOP" });
+});
+
+test("a payload whose key does not match its message is refused", async () => {
+  const id = await oneOff("sms", 3_600_000);
+  await expect(processOneOff({ key: "oneoff.msg-999999", messageId: id }, { db, guard })).rejects.toThrow(/Invalid one-off payload: key: expected oneoff\.msg-/);
+});

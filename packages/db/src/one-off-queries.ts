@@ -1,0 +1,61 @@
+import type { Db } from "./client";
+import { sqlPool } from "./client";
+
+/** A one-off message and its contact, as its job needs them (one round trip). */
+export interface OneOffTarget {
+  now: Date;
+  id: number;
+  channel: "sms" | "email";
+  subject: string | null;
+  body: string;
+  deadline: Date;
+  createdAt: Date;
+  contact: { id: number; name: string; phone: string | null; email: string | null };
+}
+
+export async function loadOneOffTarget(db: Db, messageId: number): Promise<OneOffTarget | undefined> {
+  const { rows } = await sqlPool(db).query<OneOffTarget>(
+    `SELECT nudge_now() AS now, m.id, m.channel::text AS channel, m.subject, m.body, m.deadline, m.created_at AS "createdAt",
+            json_build_object('id', c.id, 'name', c.name, 'phone', c.phone, 'email', c.email) AS contact
+     FROM one_off_messages m JOIN contacts c ON c.id = m.contact_id WHERE m.id = $1`,
+    [messageId],
+  );
+  return rows[0];
+}
+
+/**
+ * A page of one-off messages whose job has not been enqueued since they were written (or since a sweep reset them),
+ * oldest first, keyset on id. Those past their deadline are included: their job settles them as skipped.
+ */
+export async function findUnenqueuedOneOffs(db: Db, afterId: number, limit: number): Promise<number[]> {
+  const { rows } = await sqlPool(db).query<{ id: number }>(
+    `SELECT id FROM one_off_messages WHERE NOT enqueued AND id > $1 ORDER BY id LIMIT $2`,
+    [afterId, limit],
+  );
+  return rows.map((r) => r.id);
+}
+
+export async function markOneOffsEnqueued(db: Db, ids: readonly number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await sqlPool(db).query(
+    `WITH locked AS (SELECT id FROM one_off_messages WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE)
+     UPDATE one_off_messages m SET enqueued = true FROM locked WHERE m.id = locked.id`,
+    [ids],
+  );
+}
+
+/**
+ * A sweep (Redis may have lost the jobs): every one-off message whose delivery has not settled is enqueued again,
+ * unless it is so far past its deadline that the scheduler's clean-up owns it. Returns how many were reset.
+ */
+export async function resetOneOffBookmarks(db: Db): Promise<number> {
+  const { rowCount } = await sqlPool(db).query(
+    `WITH locked AS (
+       SELECT m.id FROM one_off_messages m
+       LEFT JOIN deliveries d ON d.idempotency_key = 'oneoff.msg-' || m.id
+       WHERE m.enqueued AND (d.id IS NULL OR d.state IN ('pending', 'sending'))
+       ORDER BY m.id FOR UPDATE OF m)
+     UPDATE one_off_messages m SET enqueued = false FROM locked WHERE m.id = locked.id`,
+  );
+  return rowCount ?? 0;
+}
