@@ -65,7 +65,7 @@ const ADDBULK_QUEUE = "bench-drip-addbulk";
  * V8 sizes its old generation by its own heuristics: garbage accumulates until a mark-compact, and the limit after
  * one grows with the allocation rate, so a long run peaks higher than a short one with nothing retained. A second
  * run of the first pass with --max-old-space-size tells that apart from a pass that keeps what it reads: capped, a
- * streaming pass grows the same at both sizes (and one that retained 1 KB per enrollment would fail at 100,000).
+ * streaming pass grows about as much at both sizes (and one that retained 1 KB per enrollment would fail at 100,000).
  * 128 MB is about three times the scheduler's live heap after a pass (tsx, Prisma, BullMQ loaded: ~45 MB).
  */
 const HEAP_CAP_MB = 128;
