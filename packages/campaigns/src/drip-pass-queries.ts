@@ -37,7 +37,8 @@ export async function markStepsEnqueued(db: Db, steps: readonly DueStep[]): Prom
     // Rows locked in id order (as the sweep's reset does), so that two schedulers' passes never deadlock.
     `WITH locked AS (
        SELECT e.id FROM enrollments e JOIN unnest($1::int[], $2::text[]) AS u(id, step_id) ON e.id = u.id
-       WHERE e.state = 'active' AND e.awaiting_key IS NULL AND NOT (u.step_id = ANY(e.done_step_ids))
+       -- By primary key: without it the planner hashes the whole table for each page.
+       WHERE e.id = ANY($1::int[]) AND e.state = 'active' AND e.awaiting_key IS NULL AND NOT (u.step_id = ANY(e.done_step_ids))
        ORDER BY e.id FOR UPDATE OF e)
      UPDATE enrollments e SET enqueued = true FROM locked WHERE e.id = locked.id`,
     [steps.map((s) => s.enrollmentId), steps.map((s) => s.stepId)],
