@@ -1,0 +1,6 @@
+import { runRelay } from "./run-relay";
+
+runRelay().catch((error: unknown) => {
+  console.error(`relay: ${(error as Error).message}`);
+  process.exit(1);
+});

@@ -1,0 +1,94 @@
+import { oneOffKey, withDeadline } from "@nudge/core";
+import { type Db, sqlPool } from "@nudge/db";
+import type { Logger } from "@nudge/logger";
+import { backoffDelay, enqueue, type Redis } from "@nudge/queue";
+import type { Queue } from "bullmq";
+import { WakeSignal } from "./wake-signal";
+
+const CHUNK = 500;
+const BACKOFF_BASE_MS = 250;
+const BACKOFF_CAP_MS = 30_000;
+
+export interface OneOffEnqueuerOptions {
+  db: Db;
+  /** The one-off queue (createQueue("one-off", ...)). */
+  queue: Queue;
+  /** The queue's connection: while it is not ready, nothing is sent (ioredis would hold the commands until it is). */
+  redis: Redis;
+  logger: Logger;
+  /** An enqueue Redis has not acknowledged by then is retried (it may still land: jobIds make that harmless). */
+  timeoutMs?: number;
+}
+
+/**
+ * Enqueues the one-off messages the relay committed, after their outbox rows are marked, and then sets `enqueued`
+ * on them. It runs beside the relay loops, not in them: with Redis down the relay keeps copying requests into
+ * Nudge's database (the record), and the jobs follow when Redis is back. Every job carries an id only, and its key
+ * is its jobId, so adding one twice (a retry, a sweep racing a relay) is a no-op.
+ */
+export class OneOffEnqueuer {
+  private readonly pending = new Set<number>();
+  /** Woken by close() only: new messages wait for the backoff to end, so that an outage is not hammered. */
+  private readonly signal = new WakeSignal();
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private failures = 0;
+
+  constructor(private readonly options: OneOffEnqueuerOptions) {}
+
+  add(ids: readonly number[]): void {
+    if (ids.length === 0) return;
+    for (const id of ids) this.pending.add(id);
+    if (!this.running && !this.stopped) this.running = this.drain().finally(() => (this.running = undefined));
+  }
+
+  /**
+   * Picks up one-off messages left unenqueued (a relay killed after marking its rows, an enqueue that never got an
+   * answer), created at least `olderThanMs` ago: younger ones are still in some relay's hands.
+   */
+  async sweep(olderThanMs: number): Promise<number> {
+    const { rows } = await sqlPool(this.options.db).query<{ id: number }>(
+      `SELECT id FROM one_off_messages WHERE NOT enqueued AND created_at <= nudge_now() - $1 * interval '1 millisecond' ORDER BY id LIMIT 10000`,
+      [olderThanMs],
+    );
+    this.add(rows.map((r) => r.id));
+    return rows.length;
+  }
+
+  /** Stops retrying. What is still pending stays `enqueued = false` in Postgres, for the next sweep. */
+  async close(): Promise<void> {
+    this.stopped = true;
+    this.signal.wake();
+    await this.running;
+  }
+
+  /** How many messages wait for Redis (for tests and logs). */
+  get backlog(): number {
+    return this.pending.size;
+  }
+
+  private async drain(): Promise<void> {
+    const { queue, redis, logger, db } = this.options;
+    const timeoutMs = this.options.timeoutMs ?? 10_000;
+    while (this.pending.size > 0 && !this.stopped) {
+      const ids = [...this.pending].slice(0, CHUNK);
+      try {
+        if (redis.status !== "ready") throw new Error(`Redis is not connected (${redis.status})`);
+        await withDeadline(
+          enqueue(queue, "one-off", ids.map((messageId) => ({ key: oneOffKey(messageId), messageId }))),
+          timeoutMs,
+          () => new Error(`Redis did not acknowledge the enqueue within ${timeoutMs} ms`),
+        );
+        await sqlPool(db).query(`UPDATE one_off_messages SET enqueued = true WHERE id = ANY($1::int[])`, [ids]);
+        for (const id of ids) this.pending.delete(id);
+        if (this.failures > 0) logger.info({ after: this.failures }, "one-off enqueue recovered");
+        this.failures = 0;
+      } catch (error) {
+        this.failures++;
+        const delayMs = backoffDelay(this.failures, BACKOFF_BASE_MS, undefined, Math.random, BACKOFF_CAP_MS);
+        logger.warn({ err: (error as Error).message, backlog: this.pending.size, retryInMs: delayMs }, "one-off enqueue failed; retrying");
+        await this.signal.sleep(delayMs);
+      }
+    }
+  }
+}

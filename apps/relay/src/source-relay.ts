@@ -1,0 +1,235 @@
+import type { Logger } from "@nudge/logger";
+import { backoffDelay } from "@nudge/queue";
+import type { RelaySource } from "./env";
+import type { RelayFailpointHook } from "./failpoints";
+import type { OneOffEnqueuer } from "./one-off-enqueuer";
+import { OutboxListener } from "./outbox-listener";
+import type { OutboxRow } from "./outbox-row";
+import type { RequestApplier } from "./request-applier";
+import { rollback, type SqlPool } from "./sql-pool";
+import { WakeSignal } from "./wake-signal";
+
+const BACKOFF_BASE_MS = 250;
+const BACKOFF_CAP_MS = 30_000;
+const PRUNE_CHUNK = 1_000;
+
+export interface SourceRelayOptions {
+  source: RelaySource;
+  /** A pool on the source's database: one connection for the batch, one for LISTEN, one for pruning. */
+  pool: SqlPool;
+  applier: RequestApplier;
+  enqueuer: OneOffEnqueuer;
+  logger: Logger;
+  batchSize: number;
+  pollMs: number;
+  retentionHours: number;
+  pruneIntervalMs: number;
+  failpoint: RelayFailpointHook;
+}
+
+export interface BatchReport {
+  /** Outbox rows this batch locked. */
+  claimed: number;
+  applied: number;
+  /** Requests Nudge's database had already (an earlier attempt died before marking its row). */
+  duplicates: number;
+  superseded: number;
+  refused: number;
+  /** Rows naming another source than their database's: refused, never applied. */
+  forged: number;
+}
+
+/**
+ * The relay of one caller's database. A batch is one transaction on the caller's outbox: it locks unrelayed rows
+ * (FOR UPDATE SKIP LOCKED, so that relays running at once take disjoint batches), writes each request into Nudge's
+ * database in a transaction of its own (RequestApplier: the record, unique on source and key), marks the rows
+ * relayed and commits, and only then hands the new one-off messages to the enqueuer.
+ *
+ * Why this order is safe at every crash point: a request committed in Nudge but whose row is not marked is found
+ * again and recognised by its key (nothing applied twice); a row marked relayed has its request in Nudge already (it
+ * committed first); a message committed but not enqueued is `enqueued = false` in Nudge, which the enqueuer's sweep
+ * picks up. Redis is touched last and holds nothing Postgres cannot re-derive.
+ */
+export class SourceRelay {
+  private readonly listener: OutboxListener;
+  /** Woken by notifications (and stop): ends an idle wait early. */
+  private readonly wakeSignal = new WakeSignal();
+  /** Woken by stop only: a backoff after a failure is not cut short by new rows arriving. */
+  private readonly stopSignal = new WakeSignal();
+  private readonly logger: Logger;
+  private stopped = false;
+  private stopping: Promise<void> | undefined;
+  private loop: Promise<void> | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
+  private pruning: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly options: SourceRelayOptions) {
+    this.logger = options.logger.child({ source: options.source.name });
+    this.listener = new OutboxListener(options.pool.pool, () => this.wakeSignal.wake(), this.logger);
+  }
+
+  start(): void {
+    this.listener.start();
+    this.loop = this.run();
+    this.schedulePrune(0);
+  }
+
+  /** Stops taking batches, lets the current one finish, and closes the source's connections. */
+  stop(): Promise<void> {
+    this.stopping ??= this.close();
+    return this.stopping;
+  }
+
+  private async close(): Promise<void> {
+    this.stopped = true;
+    this.wakeSignal.wake();
+    this.stopSignal.wake();
+    clearTimeout(this.pruneTimer);
+    await this.loop;
+    await this.pruning;
+    await this.listener.stop();
+    await this.options.pool.end();
+  }
+
+  /** One batch: see the class comment. Throws (after committing what it did) when Nudge's database failed. */
+  async relayBatch(): Promise<BatchReport> {
+    const { source, applier, enqueuer, failpoint, batchSize } = this.options;
+    const report: BatchReport = { claimed: 0, applied: 0, duplicates: 0, superseded: 0, refused: 0, forged: 0 };
+    const client = await this.options.pool.pool.connect();
+    let broken: Error | undefined;
+    let failure: { row: OutboxRow; error: Error } | undefined;
+    try {
+      await client.query("BEGIN");
+      const { rows } = await client.query<OutboxRow>(
+        `SELECT id::text AS id, source, idempotency_key AS "idempotencyKey", kind, subject,
+                subject_version::text AS "subjectVersion", payload
+         FROM nudge_outbox WHERE relayed_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        [batchSize],
+      );
+      report.claimed = rows.length;
+      const relayed: string[] = [];
+      /** last_error for rows relayed with a refusal: the caller sees it in its own database. */
+      const notes: (string | null)[] = [];
+      const oneOffs: number[] = [];
+      for (const row of rows) {
+        if (row.source !== source.name) {
+          // A service may write only as itself: its database is configured under one name. The row is never applied,
+          // and never written into Nudge under either name (it would take the real owner's key).
+          const note = `refused: source ${JSON.stringify(row.source)} is not this database's source name ${JSON.stringify(source.name)}; write rows with source ${JSON.stringify(source.name)}`;
+          this.logger.warn({ outboxId: row.id, claimed: row.source, key: row.idempotencyKey }, "outbox row refused: it names another source");
+          relayed.push(row.id);
+          notes.push(note);
+          report.forged++;
+          continue;
+        }
+        try {
+          const result = await applier.apply(source.name, row);
+          if (result.fresh) await failpoint("after-nudge-write");
+          relayed.push(row.id);
+          notes.push(result.outcome.startsWith("refused") ? result.outcome : null);
+          if (result.oneOffId !== undefined) oneOffs.push(result.oneOffId);
+          if (!result.fresh) report.duplicates++;
+          else if (result.outcome === "applied") report.applied++;
+          else if (result.outcome === "superseded") report.superseded++;
+          else report.refused++;
+          const fields = { outboxId: row.id, key: row.idempotencyKey, kind: row.kind, requestId: result.requestId, outcome: result.outcome };
+          if (result.fresh && result.outcome.startsWith("refused")) this.logger.warn(fields, "request refused");
+          else this.logger.debug({ ...fields, fresh: result.fresh }, "request relayed");
+        } catch (error) {
+          // Nudge's database failed (down, restarted, a deadlock): this row and the rest stay in the outbox for the
+          // next batch, after a backoff. What was applied before it is marked below, so it is not redone.
+          failure = { row, error: error as Error };
+          break;
+        }
+      }
+      if (relayed.length > 0) {
+        await client.query(
+          `UPDATE nudge_outbox o SET relayed_at = now(), attempts = o.attempts + 1, last_error = n.note
+           FROM unnest($1::bigint[], $2::text[]) AS n(id, note) WHERE o.id = n.id`,
+          [relayed, notes],
+        );
+      }
+      if (failure) {
+        await client.query(`UPDATE nudge_outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1`, [
+          failure.row.id,
+          `not relayed yet (retrying): ${failure.error.message}`.slice(0, 1000),
+        ]);
+      }
+      await client.query("COMMIT");
+      if (relayed.length > 0) await failpoint("after-outbox-mark");
+      enqueuer.add(oneOffs);
+    } catch (error) {
+      await rollback(client);
+      broken = explain(error as Error, source.name);
+      throw broken;
+    } finally {
+      // A connection whose transaction failed is dropped rather than reused: it may be the one that broke.
+      client.release(broken);
+    }
+    if (failure) {
+      throw new Error(`request ${failure.row.idempotencyKey} (outbox row ${failure.row.id}) could not be written into Nudge's database: ${failure.error.message}`, {
+        cause: failure.error,
+      });
+    }
+    return report;
+  }
+
+  /** Deletes relayed rows older than the retention, a chunk at a time. Returns how many went. */
+  async prune(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const { rowCount } = await this.options.pool.pool.query(
+        `DELETE FROM nudge_outbox WHERE id IN (
+           SELECT id FROM nudge_outbox WHERE relayed_at < now() - $1 * interval '1 hour'
+           ORDER BY id LIMIT ${PRUNE_CHUNK} FOR UPDATE SKIP LOCKED)`,
+        [this.options.retentionHours],
+      );
+      total += rowCount ?? 0;
+      if ((rowCount ?? 0) < PRUNE_CHUNK || this.stopped) return total;
+    }
+  }
+
+  wake(): void {
+    this.wakeSignal.wake();
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      try {
+        const report = await this.relayBatch();
+        if (failures > 0) this.logger.info({ after: failures }, "relay recovered");
+        failures = 0;
+        if (report.claimed > 0) this.logger.info(report, "batch relayed");
+        // A full batch means more may be waiting: go again at once.
+        if (report.claimed >= this.options.batchSize) continue;
+        await this.wakeSignal.sleep(this.options.pollMs);
+      } catch (error) {
+        failures++;
+        const retryInMs = backoffDelay(failures, BACKOFF_BASE_MS, undefined, Math.random, BACKOFF_CAP_MS);
+        this.logger.error({ err: (error as Error).message, failures, retryInMs }, "relay batch failed; its rows stay in the outbox");
+        await this.stopSignal.sleep(retryInMs);
+      }
+    }
+  }
+
+  private schedulePrune(delayMs: number): void {
+    if (this.stopped) return;
+    this.pruneTimer = setTimeout(() => {
+      this.pruning = this.prune()
+        .then((pruned) => {
+          if (pruned > 0) this.logger.info({ pruned, retentionHours: this.options.retentionHours }, "relayed outbox rows pruned");
+        })
+        .catch((error: unknown) => this.logger.warn({ err: (error as Error).message }, "outbox prune failed; next round retries"))
+        .finally(() => this.schedulePrune(this.options.pruneIntervalMs));
+    }, delayMs);
+  }
+}
+
+/** Names the fix for the one failure an operator must act on: a source database without the outbox table. */
+function explain(error: Error, source: string): Error {
+  if ((error as { code?: string }).code === "42P01") {
+    return new Error(`source ${source}: its database has no nudge_outbox table; apply @nudge/client's outbox migration there (${error.message})`, { cause: error });
+  }
+  return error;
+}

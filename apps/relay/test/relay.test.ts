@@ -1,0 +1,326 @@
+import path from "node:path";
+import { loadCampaignFiles } from "@nudge/campaigns";
+import { DeliveryLedger } from "@nudge/db";
+import { REPO_ROOT, adminQuery, eventually, setDatabaseClock } from "@nudge/testing";
+import { SOURCE, contact, createRelayWorld, nudgeRows, type RelayWorld } from "./relay-fixture";
+
+/**
+ * The relay in this process, a batch at a time, against real Postgres (Nudge's database and a caller's) and Redis.
+ */
+let world: RelayWorld;
+beforeEach(async () => {
+  world = await createRelayWorld();
+});
+afterEach(() => world.close());
+
+const now = new Date("2026-11-24T08:00:00Z");
+const sms = (key: string, who = "u-1", extra: object = {}) => ({
+  key,
+  kind: "message.send",
+  payload: { contact: contact(who), channel: "sms", body: `Welcome ${key}`, ...extra },
+});
+const schedule = (id: string, version: number, startsAt: string, who = "u-1") => ({
+  key: `appt-${id}-v${version}`,
+  kind: "appointment.schedule",
+  subject: `appointment:${id}`,
+  version,
+  payload: { appointmentId: id, contact: contact(who), startsAt },
+});
+const end = (kind: "appointment.cancel" | "appointment.confirm", id: string, version: number) => ({
+  key: `appt-${id}-v${version}`,
+  kind,
+  subject: `appointment:${id}`,
+  version,
+  payload: { appointmentId: id },
+});
+
+async function requests() {
+  return nudgeRows<{ key: string; kind: string; outcome: string }>(world.db, `SELECT idempotency_key AS key, kind, outcome FROM relay_requests ORDER BY id`);
+}
+
+describe("each request kind", () => {
+  it("message.send: a one-off message with its contact, the default deadline on the database's clock, enqueued by id", async () => {
+    await setDatabaseClock(world.db, now);
+    await world.insert([
+      sms("welcome-1"),
+      { key: "welcome-2", kind: "message.send", payload: { contact: contact("u-2"), channel: "email", subject: "Hi", body: "Hello", deadline: "2026-11-25T00:00:00Z" } },
+    ]);
+    const { relay, enqueuer } = world.relay();
+    expect(await relay.relayBatch()).toMatchObject({ claimed: 2, applied: 2, duplicates: 0 });
+
+    const messages = await nudgeRows<{ id: number; channel: string; subject: string | null; deadline: Date; contactId: number; enqueued: boolean }>(
+      world.db,
+      `SELECT id, channel::text AS channel, subject, deadline, contact_id AS "contactId", enqueued FROM one_off_messages ORDER BY id`,
+    );
+    expect(messages.map((m) => [m.channel, m.subject])).toEqual([["sms", null], ["email", "Hi"]]);
+    // 24 hours (ONE_OFF_DEFAULT_DEADLINE_HOURS) from the database's clock, which reads `now`, not the test's.
+    expect(Math.abs(messages[0]!.deadline.getTime() - (now.getTime() + 24 * 3_600_000))).toBeLessThan(60_000);
+    expect(messages[1]!.deadline.toISOString()).toBe("2026-11-25T00:00:00.000Z");
+
+    const refs = await nudgeRows<{ externalId: string; nudgeId: number }>(
+      world.db,
+      `SELECT external_id AS "externalId", nudge_id AS "nudgeId" FROM external_refs WHERE source = $1 AND kind = 'contact' ORDER BY external_id`,
+      [SOURCE],
+    );
+    expect(refs.map((r) => [r.externalId, r.nudgeId])).toEqual([["u-1", messages[0]!.contactId], ["u-2", messages[1]!.contactId]]);
+    expect((await requests()).map((r) => r.outcome)).toEqual(["applied", "applied"]);
+
+    // The jobs carry ids only; their keys are their jobIds; the rows are marked enqueued afterwards.
+    await eventually("both messages enqueued", async () => {
+      const rows = await nudgeRows<{ enqueued: boolean }>(world.db, `SELECT enqueued FROM one_off_messages`);
+      return rows.every((r) => r.enqueued) ? true : undefined;
+    });
+    expect(enqueuer.backlog).toBe(0);
+    const job = await world.queue.getJob(`oneoff.msg-${messages[0]!.id}`);
+    expect(job?.data).toEqual({ key: `oneoff.msg-${messages[0]!.id}`, messageId: messages[0]!.id });
+
+    const outbox = await world.outboxRows();
+    expect(outbox.every((r) => r.relayedAt !== null && r.attempts === 1 && r.lastError === null)).toBe(true);
+  });
+
+  it("a contact is created once per source and id; later requests update it, a request relayed late does not", async () => {
+    const [first, second, third] = await world.insert([
+      sms("c-1", "u-1"),
+      { ...sms("c-2", "u-1"), payload: { contact: { ...contact("u-1"), name: "Renamed", phone: "+15550100099" }, channel: "sms", body: "x" } },
+      { ...sms("c-3", "u-1"), payload: { contact: { id: "u-1", name: "Late", email: "late@example.com" }, channel: "sms", body: "x" } },
+    ]);
+    // Rows 1, 2, 3 in the caller's order; relayed as 1, 3, 2 (row 2 in another relay's slower batch).
+    const { applier } = world.relay();
+    const rowOf = async (id: number) => {
+      const { rows } = await world.outbox.pool.query(
+        `SELECT id::text AS id, source, idempotency_key AS "idempotencyKey", kind, subject, subject_version::text AS "subjectVersion", payload FROM nudge_outbox WHERE id = $1`,
+        [id],
+      );
+      return rows[0];
+    };
+    await applier.apply(SOURCE, await rowOf(first!));
+    await applier.apply(SOURCE, await rowOf(third!));
+    await applier.apply(SOURCE, await rowOf(second!));
+    const contacts = await nudgeRows<{ name: string; phone: string; email: string }>(world.db, `SELECT name, phone, email FROM contacts`);
+    // Row 3 (newest) set the name and email and left out the phone (kept); row 2 (older, relayed last) changed nothing.
+    expect(contacts).toEqual([{ name: "Late", phone: "+15550100001", email: "late@example.com" }]);
+  });
+
+  it("appointment.schedule creates, a newer version reschedules, confirm and cancel end it as the product does", async () => {
+    await world.insert([schedule("A-1", 1, "2026-12-01T09:00:00Z"), schedule("A-1", 2, "2026-12-01T10:00:00Z")]);
+    const { relay } = world.relay();
+    expect(await relay.relayBatch()).toMatchObject({ applied: 2 });
+    const [appt] = await nudgeRows<{ id: number; startsAt: Date; status: string }>(world.db, `SELECT id, starts_at AS "startsAt", status::text AS status FROM appointments`);
+    expect(appt).toMatchObject({ startsAt: new Date("2026-12-01T10:00:00Z"), status: "scheduled" });
+
+    // A waiting reminder of it is cancelled with it, in the relay's transaction (DeliveryLedger.cancelAppointment).
+    const [c] = await nudgeRows<{ id: number; phone: string }>(world.db, `SELECT id, phone FROM contacts`);
+    const reminder = await new DeliveryLedger(world.db).create({
+      idempotencyKey: "reminder.test",
+      kind: "reminder",
+      source: { type: "appointment", id: appt!.id, at: appt!.startsAt },
+      contactId: c!.id,
+      step: 1,
+      channel: "sms",
+      recipient: c!.phone,
+      body: "see you",
+      deadline: appt!.startsAt,
+    });
+    await world.insert([end("appointment.confirm", "A-1", 3)]);
+    await relay.relayBatch();
+    expect((await nudgeRows<{ status: string }>(world.db, `SELECT status::text AS status FROM appointments`))[0]!.status).toBe("confirmed");
+    expect((await new DeliveryLedger(world.db).byId(reminder.id))!.state).toBe("cancelled");
+
+    // A reschedule of a confirmed appointment needs confirming again: scheduled at the new time.
+    await world.insert([schedule("A-1", 4, "2026-12-02T10:00:00Z")]);
+    await relay.relayBatch();
+    expect((await nudgeRows<{ status: string }>(world.db, `SELECT status::text AS status FROM appointments`))[0]!.status).toBe("scheduled");
+
+    await world.insert([end("appointment.cancel", "A-1", 5)]);
+    await relay.relayBatch();
+    const [ref] = await nudgeRows<{ nudgeId: number; version: string; state: string }>(
+      world.db,
+      `SELECT nudge_id AS "nudgeId", version::text AS version, state FROM external_refs WHERE kind = 'appointment'`,
+    );
+    expect(ref).toEqual({ nudgeId: appt!.id, version: "5", state: "cancelled" });
+    expect((await nudgeRows<{ status: string }>(world.db, `SELECT status::text AS status FROM appointments`))[0]!.status).toBe("cancelled");
+    expect((await requests()).map((r) => r.outcome)).toEqual(["applied", "applied", "applied", "applied", "applied"]);
+  });
+
+  it("lead.enroll enrolls in the latest version; lead.stop stops it with the caller's reason", async () => {
+    await loadCampaignFiles(world.db, [path.join(REPO_ROOT, "campaigns/demo-welcome.yaml")]);
+    await world.insert([{ key: "enroll-1", kind: "lead.enroll", payload: { contact: contact("lead-1"), campaignId: "demo-welcome" } }]);
+    const { relay } = world.relay();
+    expect(await relay.relayBatch()).toMatchObject({ applied: 1 });
+    const enrollments = () =>
+      nudgeRows<{ campaignId: string; state: string; stopReason: string | null }>(
+        world.db,
+        `SELECT campaign_id AS "campaignId", state::text AS state, stop_reason AS "stopReason" FROM enrollments`,
+      );
+    expect(await enrollments()).toEqual([{ campaignId: "demo-welcome", state: "active", stopReason: null }]);
+
+    await world.insert([{ key: "stop-1", kind: "lead.stop", payload: { contactId: "lead-1", campaignId: "demo-welcome", reason: "became a customer" } }]);
+    await relay.relayBatch();
+    expect(await enrollments()).toEqual([{ campaignId: "demo-welcome", state: "stopped", stopReason: "became a customer" }]);
+    expect((await requests()).map((r) => r.outcome)).toEqual(["applied", "applied"]);
+  });
+
+  it("an enroll cut off between its two transactions is finished by the retry, and enrolls once", async () => {
+    await loadCampaignFiles(world.db, [path.join(REPO_ROOT, "campaigns/demo-welcome.yaml")]);
+    await world.insert([{ key: "enroll-r", kind: "lead.enroll", payload: { contact: contact("lead-r"), campaignId: "demo-welcome", reenroll: true } }]);
+    const { relay } = world.relay();
+    await relay.relayBatch();
+    // As a relay killed after enroll() committed and before the outcome was written would leave it; and the round
+    // has ended since, so that enroll() itself, with reenroll, would start another.
+    await nudgeRows(world.db, `UPDATE relay_requests SET outcome = 'applying'`);
+    await nudgeRows(world.db, `UPDATE enrollments SET state = 'stopped', stop_reason = 'replied', next_due_at = NULL`);
+    await world.outbox.pool.query(`UPDATE nudge_outbox SET relayed_at = NULL`);
+    expect(await relay.relayBatch()).toMatchObject({ claimed: 1, applied: 1 });
+    expect((await requests()).map((r) => r.outcome)).toEqual(["applied"]);
+    expect(await nudgeRows(world.db, `SELECT id FROM enrollments`)).toHaveLength(1);
+  });
+
+  it("refuses what can never be applied, records why in both databases, and goes on with the batch", async () => {
+    await world.insert([
+      { key: "bad-1", kind: "message.send", payload: { contact: contact("u-1"), channel: "sms", body: "" } },
+      { key: "bad-2", kind: "message.fax", payload: {} },
+      { key: "bad-3", kind: "lead.enroll", payload: { contact: contact("u-1"), campaignId: "no-such-campaign" } },
+      { key: "bad-4", kind: "message.send", payload: { contact: { id: "u-9", name: "No Phone", email: "np@example.com" }, channel: "sms", body: "hi" } },
+      { key: "bad-5", kind: "appointment.cancel", payload: { appointmentId: "A-9" } },
+      sms("good-1"),
+    ]);
+    const { relay } = world.relay();
+    expect(await relay.relayBatch()).toMatchObject({ claimed: 6, applied: 1, refused: 5 });
+    const outcomes = Object.fromEntries((await requests()).map((r) => [r.key, r.outcome]));
+    expect(outcomes["bad-1"]).toMatch(/^refused: invalid message.send payload: body/);
+    expect(outcomes["bad-2"]).toMatch(/^refused: unknown kind "message.fax"/);
+    expect(outcomes["bad-3"]).toMatch(/^refused: campaignId: campaign "no-such-campaign" is not loaded/);
+    expect(outcomes["bad-4"]).toMatch(/^refused: contact "u-9" has no phone number/);
+    expect(outcomes["bad-5"]).toMatch(/^refused: subject must be "appointment:A-9"/);
+    expect(outcomes["good-1"]).toBe("applied");
+    // Refused means nothing of it stays: no contact for u-9, no message but good-1's.
+    expect(await nudgeRows(world.db, `SELECT id FROM one_off_messages`)).toHaveLength(1);
+    expect(await nudgeRows(world.db, `SELECT 1 FROM external_refs WHERE external_id = 'u-9'`)).toHaveLength(0);
+    const outbox = await world.outboxRows();
+    expect(outbox.every((r) => r.relayedAt !== null)).toBe(true);
+    expect(outbox.find((r) => r.key === "bad-2")!.lastError).toMatch(/^refused: unknown kind/);
+    expect(outbox.find((r) => r.key === "good-1")!.lastError).toBeNull();
+  });
+});
+
+describe("exactly once", () => {
+  it("a request applied twice (a relay died before marking its row) is in Nudge once and the row is relayed once", async () => {
+    await world.insert([sms("twice-1"), sms("twice-2")]);
+    const { relay, applier } = world.relay();
+    // The first attempt writes into Nudge's database and dies before marking the outbox row.
+    const { rows } = await world.outbox.pool.query(
+      `SELECT id::text AS id, source, idempotency_key AS "idempotencyKey", kind, subject, subject_version::text AS "subjectVersion", payload FROM nudge_outbox ORDER BY id LIMIT 1`,
+    );
+    expect(await applier.apply(SOURCE, rows[0])).toMatchObject({ outcome: "applied", fresh: true });
+    expect(await relay.relayBatch()).toMatchObject({ claimed: 2, applied: 1, duplicates: 1 });
+    expect(await requests()).toHaveLength(2);
+    expect(await nudgeRows(world.db, `SELECT id FROM one_off_messages`)).toHaveLength(2);
+    // Both messages are enqueued, the first one's too (it was never enqueued by the attempt that died).
+    await eventually("both enqueued", async () =>
+      (await nudgeRows<{ enqueued: boolean }>(world.db, `SELECT enqueued FROM one_off_messages`)).every((r) => r.enqueued) ? true : undefined,
+    );
+    expect(await relay.relayBatch()).toMatchObject({ claimed: 0 });
+  });
+
+  it("a row naming another source is refused and never applied, under either name", async () => {
+    await world.insert([{ ...sms("forged-1"), source: "billing-service" }, sms("own-1")]);
+    const { relay } = world.relay();
+    expect(await relay.relayBatch()).toMatchObject({ claimed: 2, applied: 1, forged: 1 });
+    expect((await requests()).map((r) => r.key)).toEqual(["own-1"]);
+    const forged = (await world.outboxRows()).find((r) => r.key === "forged-1")!;
+    expect(forged.relayedAt).not.toBeNull();
+    expect(forged.lastError).toMatch(/^refused: source "billing-service" is not this database's source name "signup-service"/);
+  });
+
+  it("a cancel relayed before its create: the appointment ends cancelled, the older create is superseded, a newer one re-books it", async () => {
+    // The caller wrote the create (v1) and then the cancel (v2); a second relay carried the cancel first.
+    await world.insert([end("appointment.cancel", "A-7", 2)]);
+    const { relay } = world.relay();
+    expect(await relay.relayBatch()).toMatchObject({ applied: 1 });
+    await world.insert([schedule("A-7", 1, "2026-12-01T09:00:00Z")]);
+    expect(await relay.relayBatch()).toMatchObject({ superseded: 1 });
+
+    expect(await nudgeRows(world.db, `SELECT id FROM appointments`)).toHaveLength(0);
+    const refs = () =>
+      nudgeRows<{ nudgeId: number | null; version: string; state: string }>(
+        world.db,
+        `SELECT nudge_id AS "nudgeId", version::text AS version, state FROM external_refs WHERE kind = 'appointment'`,
+      );
+    expect(await refs()).toEqual([{ nudgeId: null, version: "2", state: "cancelled" }]);
+    expect(Object.fromEntries((await requests()).map((r) => [r.key, r.outcome]))).toEqual({ "appt-A-7-v2": "applied", "appt-A-7-v1": "superseded" });
+
+    // The caller books it again (v3): a newer version than the cancel creates it.
+    await world.insert([schedule("A-7", 3, "2026-12-03T09:00:00Z")]);
+    await relay.relayBatch();
+    const [appt] = await nudgeRows<{ id: number; status: string }>(world.db, `SELECT id, status::text AS status FROM appointments`);
+    expect(appt!.status).toBe("scheduled");
+    expect(await refs()).toEqual([{ nudgeId: appt!.id, version: "3", state: "scheduled" }]);
+  });
+
+  it("a schedule newer than a cancel re-books the cancelled appointment; an older one leaves it cancelled", async () => {
+    await world.insert([schedule("A-8", 1, "2026-12-01T09:00:00Z"), end("appointment.cancel", "A-8", 3)]);
+    const { relay } = world.relay();
+    await relay.relayBatch();
+    await world.insert([schedule("A-8", 2, "2026-12-01T11:00:00Z")]);
+    await relay.relayBatch();
+    const status = async () => (await nudgeRows<{ status: string; startsAt: Date }>(world.db, `SELECT status::text AS status, starts_at AS "startsAt" FROM appointments`))[0]!;
+    expect(await status()).toEqual({ status: "cancelled", startsAt: new Date("2026-12-01T09:00:00Z") });
+    await world.insert([schedule("A-8", 4, "2026-12-01T09:00:00Z")]);
+    await relay.relayBatch();
+    expect((await status()).status).toBe("scheduled");
+  });
+});
+
+describe("outages", () => {
+  it("Nudge's database down: rows stay in the outbox with attempts and last_error, the relay keeps going and catches up", async () => {
+    const { relay } = world.relay({ pollMs: 100 });
+    relay.start();
+    await world.insert([sms("before-1")]);
+    await eventually("the first row relayed", async () => ((await world.outboxRows())[0]!.relayedAt ? true : undefined));
+
+    await adminQuery(`ALTER DATABASE "${world.nudge.name}" ALLOW_CONNECTIONS false`);
+    await adminQuery(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [world.nudge.name]);
+    try {
+      await world.insert([sms("during-1"), sms("during-2")]);
+      const waiting = await eventually(
+        "a failed attempt recorded on the outbox",
+        async () => {
+          const rows = (await world.outboxRows()).filter((r) => r.key.startsWith("during"));
+          return rows[0]!.attempts > 0 ? rows : undefined;
+        },
+        15_000,
+      );
+      expect(waiting.every((r) => r.relayedAt === null)).toBe(true);
+      expect(waiting[0]!.lastError).toMatch(/^not relayed yet \(retrying\)/);
+    } finally {
+      await adminQuery(`ALTER DATABASE "${world.nudge.name}" ALLOW_CONNECTIONS true`);
+    }
+    await eventually("every row relayed after the outage", async () => ((await world.outboxRows()).every((r) => r.relayedAt) ? true : undefined), 40_000);
+    expect(await requests()).toHaveLength(3);
+    expect(await nudgeRows(world.db, `SELECT id FROM one_off_messages`)).toHaveLength(3);
+  }, 60_000);
+
+  it("wakes on NOTIFY, well before its poll", async () => {
+    const { relay } = world.relay({ pollMs: 60_000 });
+    relay.start();
+    // Give the LISTEN connection a moment, then commit a row: it must be relayed long before the 60 s poll.
+    await eventually("listening", async () => {
+      const { rows } = await world.outbox.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'`, [world.caller.name]);
+      return rows[0]!.n > 0 ? true : undefined;
+    });
+    const started = Date.now();
+    await world.insert([sms("notify-1")]);
+    await eventually("relayed", async () => ((await world.outboxRows())[0]!.relayedAt ? true : undefined), 5_000);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("prunes relayed rows past the retention, and only those", async () => {
+    await world.insert([sms("old-1"), sms("old-2"), sms("new-1")]);
+    const { relay } = world.relay();
+    await relay.relayBatch();
+    await world.outbox.pool.query(`UPDATE nudge_outbox SET relayed_at = now() - interval '169 hours' WHERE idempotency_key LIKE 'old-%'`);
+    await world.insert([sms("unrelayed-1")]);
+    expect(await relay.prune()).toBe(2);
+    expect((await world.outboxRows()).map((r) => r.key)).toEqual(["new-1", "unrelayed-1"]);
+  });
+});
