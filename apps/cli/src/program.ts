@@ -66,6 +66,15 @@ export function createProgram(): Command {
       await (await import("@nudge/reconciler")).runReconciler({ once: opts.once === true });
     });
 
+  program
+    .command("relay")
+    .description("run the relay until SIGTERM: callers' outbox rows (RELAY_SOURCES) into Nudge's database, then one-off jobs into Redis")
+    // runRelay checks Nudge's database itself before it opens its pool; Redis and the sources may be down at start
+    // (it retries them), so the CLI checks nothing on its behalf.
+    .action(async () => {
+      await (await import("@nudge/relay")).runRelay();
+    });
+
   const hubspot = program.command("hubspot").description("the HubSpot portal Nudge keeps up to date");
   hubspot
     .command("setup")

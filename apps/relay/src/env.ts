@@ -11,13 +11,14 @@ const sourceSchema = z.object({
 });
 export type RelaySource = z.infer<typeof sourceSchema>;
 
+const SOURCES_EXAMPLE = 'expected JSON such as [{"name":"signup-service","url":"postgresql://relay@signup-db:5432/signup"}]';
 const sourcesSchema = z
-  .string()
+  .string({ message: SOURCES_EXAMPLE })
   .transform((text, ctx): unknown => {
     try {
       return JSON.parse(text);
     } catch {
-      ctx.addIssue({ code: "custom", message: 'expected JSON such as [{"name":"signup-service","url":"postgresql://..."}]' });
+      ctx.addIssue({ code: "custom", message: SOURCES_EXAMPLE });
       return z.NEVER;
     }
   })
