@@ -8,6 +8,8 @@
  *  - only @nudge/db imports Prisma or pg (the test harness may use pg to create databases; e2e, chaos and bench seed
  *    and inspect the database with pg from outside, as a check of the system, and ship nothing);
  *  - only @nudge/providers imports the vendor SDKs;
+ *  - the client SDK (@nudge/client), which other teams' services install, imports no @nudge/* package and none of
+ *    the SDKs Nudge runs on (vendor SDKs, BullMQ, ioredis, Prisma, pg) outside its tests;
  *  - one send guard: only @nudge/send-guard holds the claim ledger and the message providers and calls the claim and
  *    record operations, so every send is claimed before and recorded after (see SEND_GUARD below);
  *  - the test harness (@nudge/testing, a root devDependency) is imported by tests only (e2e and chaos are tests);
@@ -40,6 +42,12 @@ const VENDOR = /^(twilio|@sendgrid\/|@hubspot\/)/;
 const PRISMA = /^(@prisma\/|prisma$|pg$)/;
 const IO_BUILTINS = /^(node:)?(fs|fs\/promises|net|http|https|child_process|dgram|tls|cluster|worker_threads)$/;
 const SOURCE = /\.(ts|mts|cts|js|mjs|cjs)$/;
+/**
+ * The client SDK runs in other teams' services, next to their own Prisma or pg and their own versions of everything:
+ * it takes the database handle they give it by its shape, and nothing of Nudge's comes with it.
+ */
+const CLIENT = "@nudge/client";
+const CLIENT_FORBIDDEN = /^(@nudge\/|twilio$|@sendgrid\/|@hubspot\/|bullmq$|ioredis$|@prisma\/|prisma$|pg$)/;
 
 /**
  * One send guard. A message goes out exactly once only if every send is claimed first (a fencing token, in the
@@ -214,6 +222,14 @@ const mayUseProvidersUnguarded = (rel: string) => UNGUARDED_PROVIDER_USERS.has(r
 const problems: string[] = [];
 const edges = new Map<string, Set<string>>();
 
+// What the client's own imports may not use, its installers must not be made to install either.
+const client = byName.get(CLIENT);
+if (client) {
+  for (const dep of Object.keys(readJson(path.join(root, client.manifest)).dependencies ?? {})) {
+    if (CLIENT_FORBIDDEN.test(dep)) problems.push(`${client.manifest}: ${CLIENT} depends on ${dep}, which its installers would get too; if its tests need it, make it a devDependency`);
+  }
+}
+
 for (const ws of workspaces) {
   edges.set(ws.name, new Set());
   for (const file of files(path.join(root, ws.dir))) {
@@ -241,6 +257,9 @@ for (const ws of workspaces) {
         problems.push(`${at}: the domain core must not import ${spec} (it does no I/O and depends on nothing)`);
       }
       if (isBuiltin) continue;
+      if (ws.name === CLIENT && !isTest && CLIENT_FORBIDDEN.test(name)) {
+        problems.push(`${at}: ${CLIENT} is installed by other services and may not import ${spec} (no Nudge package, vendor SDK, BullMQ, ioredis, Prisma or pg); describe what it needs as a structural type`);
+      }
       if (spec!.startsWith("@nudge/") && spec!.split("/").length > 2) {
         problems.push(`${at}: deep import ${spec}; import ${name} (its index${byName.get(name)?.kind === "app" ? "; export what you need there" : ""})`);
       }
