@@ -76,7 +76,9 @@ export interface RelayWorld {
   close(): Promise<void>;
 }
 
-export async function createRelayWorld(): Promise<RelayWorld> {
+/** `redisUrl`: a Redis of the test's own (startRedisServer), for tests that stop it. */
+export async function createRelayWorld(options: { redisUrl?: string } = {}): Promise<RelayWorld> {
+  const redisUrl = options.redisUrl ?? TEST_REDIS_URL;
   const nudge = await createTestDatabase();
   // A scratch database for the caller: a clone of the template is as good as an empty one, and it is dropped the
   // same way (and swept by the next run if this one dies).
@@ -85,7 +87,7 @@ export async function createRelayWorld(): Promise<RelayWorld> {
   const outbox = openSqlPool(caller.url, 4);
   await outbox.pool.query(OUTBOX_SQL);
   const prefix = testQueuePrefix();
-  const redis = createRedis(TEST_REDIS_URL);
+  const redis = createRedis(redisUrl);
   const queue = createQueue("one-off", redis, prefix);
   const logger = createLogger("relay-test", "silent");
   const owned: { relay: SourceRelay; enqueuer: OneOffEnqueuer; pool: SqlPool }[] = [];
@@ -144,7 +146,7 @@ export async function createRelayWorld(): Promise<RelayWorld> {
     env(extra = {}) {
       return {
         DATABASE_URL: nudge.url,
-        REDIS_URL: TEST_REDIS_URL,
+        REDIS_URL: redisUrl,
         QUEUE_PREFIX: prefix,
         RELAY_SOURCES: JSON.stringify([{ name: SOURCE, url: caller.url }]),
         RELAY_POLL_MS: "500",
@@ -156,8 +158,8 @@ export async function createRelayWorld(): Promise<RelayWorld> {
       await Promise.all(owned.map(({ relay }) => relay.stop().catch(() => undefined)));
       await Promise.all(owned.map(({ enqueuer }) => enqueuer.close()));
       await queue.close();
+      await deletePrefix(prefix, redisUrl).catch(() => undefined);
       redis.disconnect();
-      await deletePrefix(prefix);
       await outbox.end();
       await db.$disconnect();
       await Promise.all([nudge.drop(), caller.drop()]);

@@ -1,7 +1,7 @@
 import path from "node:path";
 import { loadCampaignFiles } from "@nudge/campaigns";
 import { DeliveryLedger } from "@nudge/db";
-import { REPO_ROOT, adminQuery, eventually, setDatabaseClock } from "@nudge/testing";
+import { REPO_ROOT, type RedisServer, adminQuery, eventually, setDatabaseClock, startRedisServer } from "@nudge/testing";
 import { SOURCE, contact, createRelayWorld, nudgeRows, type RelayWorld } from "./relay-fixture";
 
 /**
@@ -323,4 +323,35 @@ describe("outages", () => {
     expect(await relay.prune()).toBe(2);
     expect((await world.outboxRows()).map((r) => r.key)).toEqual(["new-1", "unrelayed-1"]);
   });
+});
+
+describe("Redis down", () => {
+  let redis: RedisServer;
+  let local: RelayWorld;
+  beforeEach(async () => {
+    redis = await startRedisServer();
+    local = await createRelayWorld({ redisUrl: redis.url });
+  });
+  afterEach(async () => {
+    await local.close();
+    await redis.stop();
+  });
+
+  it("requests still reach Nudge's database; their jobs follow when Redis is back", async () => {
+    const { relay, enqueuer } = local.relay({ pollMs: 100 });
+    relay.start();
+    await redis.kill();
+    await local.insert([sms("r-1"), sms("r-2", "u-2")]);
+    await eventually("both rows relayed while Redis is down", async () => ((await local.outboxRows()).every((r) => r.relayedAt) ? true : undefined));
+    expect(await nudgeRows(local.db, `SELECT id FROM one_off_messages WHERE NOT enqueued`)).toHaveLength(2);
+    expect(enqueuer.backlog).toBe(2);
+
+    await redis.restart();
+    await eventually(
+      "both enqueued once Redis is back",
+      async () => ((await nudgeRows<{ enqueued: boolean }>(local.db, `SELECT enqueued FROM one_off_messages`)).every((r) => r.enqueued) ? true : undefined),
+      40_000,
+    );
+    expect(await local.queue.getJobCountByTypes("waiting", "delayed")).toBe(2);
+  }, 60_000);
 });
