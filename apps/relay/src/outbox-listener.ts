@@ -1,9 +1,7 @@
+import { OUTBOX_CHANNEL } from "@nudge/client";
 import type { Logger } from "@nudge/logger";
 import { backoffDelay } from "@nudge/queue";
 import type { SqlClient, SqlPool } from "./sql-pool";
-
-/** The channel the outbox's statement trigger notifies on each insert (see packages/client's migration). */
-export const OUTBOX_CHANNEL = "nudge_outbox";
 
 /**
  * One connection per caller's database, held for LISTEN: a commit of new outbox rows wakes the relay at once. When

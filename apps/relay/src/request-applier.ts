@@ -1,9 +1,9 @@
 import { CampaignInputError, enroll, stopEnrollments } from "@nudge/campaigns";
+import type { ContactRef, PayloadOf } from "@nudge/client";
 import { type Db, DeliveryLedger, type Queryable, sqlPool } from "@nudge/db";
 import { checkRequest } from "./check-request";
 import type { OutboxRow } from "./outbox-row";
 import { RequestRefusedError } from "./request-refused-error";
-import type { ContactRef, RequestPayload } from "./request-schemas";
 import { isDataError, rollback } from "./sql-pool";
 
 /**
@@ -26,8 +26,8 @@ export interface ApplyResult {
 
 /** What an enroll or stop still has to do after its request row and its contact are committed. */
 type LeadWork =
-  | { kind: "lead.enroll"; contactId: number; payload: RequestPayload<"lead.enroll"> }
-  | { kind: "lead.stop"; contactId: number; payload: RequestPayload<"lead.stop"> };
+  | { kind: "lead.enroll"; contactId: number; payload: PayloadOf<"lead.enroll"> }
+  | { kind: "lead.stop"; contactId: number; payload: PayloadOf<"lead.stop"> };
 
 interface RequestRecord {
   id: number;
@@ -95,18 +95,18 @@ export class RequestApplier {
       let outcome: string;
       let oneOffId: number | undefined;
       try {
-        const { request, version } = check;
+        const { request } = check;
         switch (request.kind) {
           case "message.send":
             oneOffId = await this.sendMessage(client, source, row.id, record.id, request.payload);
             outcome = "applied";
             break;
           case "appointment.schedule":
-            outcome = await this.scheduleAppointment(client, source, row.id, request.payload, version!);
+            outcome = await this.scheduleAppointment(client, source, row.id, request.payload, request.version);
             break;
           case "appointment.cancel":
           case "appointment.confirm":
-            outcome = await this.endAppointment(client, source, request.payload.appointmentId, request.kind === "appointment.cancel" ? "cancelled" : "confirmed", version!);
+            outcome = await this.endAppointment(client, source, request.payload.appointmentId, request.kind === "appointment.cancel" ? "cancelled" : "confirmed", request.version);
             break;
           case "lead.enroll":
             lead = { record, work: { kind: "lead.enroll", contactId: await upsertContact(client, source, row.id, request.payload.contact), payload: request.payload } };
@@ -141,7 +141,7 @@ export class RequestApplier {
   }
 
   /** A one-off message for the contact; its deadline is the caller's, or the default from now by the database's clock. */
-  private async sendMessage(q: Queryable, source: string, outboxId: string, requestId: number, p: RequestPayload<"message.send">): Promise<number> {
+  private async sendMessage(q: Queryable, source: string, outboxId: string, requestId: number, p: PayloadOf<"message.send">): Promise<number> {
     const contactId = await upsertContact(q, source, outboxId, p.contact);
     const { rows } = await q.query<{ phone: string | null; email: string | null }>(`SELECT phone, email FROM contacts WHERE id = $1`, [contactId]);
     const address = p.channel === "sms" ? rows[0]!.phone : rows[0]!.email;
@@ -163,7 +163,7 @@ export class RequestApplier {
    * confirmation was for the old time; one whose start does not move keeps its status, so that a schedule that only
    * updates the contact does not undo a confirmation.
    */
-  private async scheduleAppointment(q: Queryable, source: string, outboxId: string, p: RequestPayload<"appointment.schedule">, version: bigint): Promise<string> {
+  private async scheduleAppointment(q: Queryable, source: string, outboxId: string, p: PayloadOf<"appointment.schedule">, version: bigint): Promise<string> {
     const contactId = await upsertContact(q, source, outboxId, p.contact);
     const ref = await lockRef(q, source, "appointment", p.appointmentId);
     if (ref.version !== null && version <= ref.version) return "superseded";
@@ -211,7 +211,7 @@ export class RequestApplier {
   }
 
   /** The Nudge contact a stop is for (undefined: none), after checking that a named campaign exists. */
-  private async stopTarget(q: Queryable, source: string, p: RequestPayload<"lead.stop">): Promise<number | undefined> {
+  private async stopTarget(q: Queryable, source: string, p: PayloadOf<"lead.stop">): Promise<number | undefined> {
     if (p.campaignId !== undefined) {
       const { rowCount } = await q.query(`SELECT 1 FROM campaigns WHERE id = $1`, [p.campaignId]);
       if (!rowCount) throw new RequestRefusedError(`campaignId: campaign ${JSON.stringify(p.campaignId)} is not loaded`);

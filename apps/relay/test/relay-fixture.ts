@@ -1,3 +1,4 @@
+import { outboxMigrationSql } from "@nudge/client";
 import { createDb, type Db, sqlPool } from "@nudge/db";
 import { createLogger } from "@nudge/logger";
 import { createQueue, createRedis, type Redis } from "@nudge/queue";
@@ -8,35 +9,6 @@ import { OneOffEnqueuer } from "../src/one-off-enqueuer";
 import { RequestApplier } from "../src/request-applier";
 import { SourceRelay } from "../src/source-relay";
 import { openSqlPool, type SqlPool } from "../src/sql-pool";
-
-/**
- * The caller's side until @nudge/client ships its migration: the outbox table, its index of unrelayed rows and the
- * statement trigger that wakes the relays.
- */
-export const OUTBOX_SQL = `
-  CREATE TABLE nudge_outbox (
-    id BIGSERIAL PRIMARY KEY,
-    source TEXT NOT NULL,
-    idempotency_key TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    subject TEXT NULL,
-    subject_version BIGINT NULL,
-    payload JSONB NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    relayed_at TIMESTAMPTZ NULL,
-    attempts INT NOT NULL DEFAULT 0,
-    last_error TEXT NULL,
-    UNIQUE (source, idempotency_key)
-  );
-  CREATE INDEX nudge_outbox_unrelayed_idx ON nudge_outbox (id) WHERE relayed_at IS NULL;
-  CREATE FUNCTION nudge_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-  BEGIN
-    PERFORM pg_notify('nudge_outbox', '');
-    RETURN NULL;
-  END
-  $$;
-  CREATE TRIGGER nudge_outbox_notify AFTER INSERT ON nudge_outbox FOR EACH STATEMENT EXECUTE FUNCTION nudge_outbox_notify();
-`;
 
 export const SOURCE = "signup-service";
 
@@ -85,7 +57,8 @@ export async function createRelayWorld(options: { redisUrl?: string } = {}): Pro
   const caller = await createTestDatabase();
   const db = createDb(nudge.url, { poolSize: 8 });
   const outbox = openSqlPool(caller.url, 4);
-  await outbox.pool.query(OUTBOX_SQL);
+  // The caller's side: the outbox migration @nudge/client ships.
+  await outbox.pool.query(outboxMigrationSql());
   const prefix = testQueuePrefix();
   const redis = createRedis(redisUrl);
   const queue = createQueue("one-off", redis, prefix);

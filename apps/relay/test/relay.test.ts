@@ -182,23 +182,26 @@ describe("each request kind", () => {
       { key: "bad-3", kind: "lead.enroll", payload: { contact: contact("u-1"), campaignId: "no-such-campaign" } },
       { key: "bad-4", kind: "message.send", payload: { contact: { id: "u-9", name: "No Phone", email: "np@example.com" }, channel: "sms", body: "hi" } },
       { key: "bad-5", kind: "appointment.cancel", payload: { appointmentId: "A-9" } },
+      { key: "bad-6", kind: "appointment.cancel", subject: "appointment:A-1", version: 2, payload: { appointmentId: "A-9" } },
       sms("good-1"),
     ]);
     const { relay } = world.relay();
-    expect(await relay.relayBatch()).toMatchObject({ claimed: 6, applied: 1, refused: 5 });
+    expect(await relay.relayBatch()).toMatchObject({ claimed: 7, applied: 1, refused: 6 });
     const outcomes = Object.fromEntries((await requests()).map((r) => [r.key, r.outcome]));
-    expect(outcomes["bad-1"]).toMatch(/^refused: invalid message.send payload: body/);
-    expect(outcomes["bad-2"]).toMatch(/^refused: unknown kind "message.fax"/);
+    expect(outcomes["bad-1"]).toMatch(/^refused: Invalid message.send request "bad-1": payload.body: a body may not be empty/);
+    expect(outcomes["bad-2"]).toMatch(/^refused: Invalid message.fax request "bad-2": kind: "message.fax" is not a request kind/);
     expect(outcomes["bad-3"]).toMatch(/^refused: campaignId: campaign "no-such-campaign" is not loaded/);
     expect(outcomes["bad-4"]).toMatch(/^refused: contact "u-9" has no phone number/);
-    expect(outcomes["bad-5"]).toMatch(/^refused: subject must be "appointment:A-9"/);
+    expect(outcomes["bad-5"]).toMatch(/^refused: Invalid appointment.cancel request "bad-5": subject_version: appointment.cancel changes a versioned subject and needs its version/);
+    // A subject that is not the payload's would apply the version to another appointment than the one it was for.
+    expect(outcomes["bad-6"]).toMatch(/^refused: .*subject: the payload makes it "appointment:A-9", the row says "appointment:A-1"/);
     expect(outcomes["good-1"]).toBe("applied");
     // Refused means nothing of it stays: no contact for u-9, no message but good-1's.
     expect(await nudgeRows(world.db, `SELECT id FROM one_off_messages`)).toHaveLength(1);
     expect(await nudgeRows(world.db, `SELECT 1 FROM external_refs WHERE external_id = 'u-9'`)).toHaveLength(0);
     const outbox = await world.outboxRows();
     expect(outbox.every((r) => r.relayedAt !== null)).toBe(true);
-    expect(outbox.find((r) => r.key === "bad-2")!.lastError).toMatch(/^refused: unknown kind/);
+    expect(outbox.find((r) => r.key === "bad-2")!.lastError).toMatch(/^refused: Invalid message.fax request/);
     expect(outbox.find((r) => r.key === "good-1")!.lastError).toBeNull();
   });
 });
