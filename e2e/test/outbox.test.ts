@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { createNudgeClient, outboxMigrationSql } from "@nudge/client";
 import { migrateSignupService, signUp, SOURCE } from "@nudge/example-signup-service";
 import { ADMIN_DATABASE_URL, adminQuery, databaseUrl, eventually, startApp, startRedisServer, type AppProcess, type RedisServer } from "@nudge/testing";
 import { Pool } from "pg";
@@ -143,5 +144,103 @@ describe("the outbox, relayed", () => {
     expect(rolledBack.filter((email) => counts.has(email))).toEqual([]);
     expect(counts.size).toBe(committed.size);
     if (!cluster) console.warn("Postgres was not restarted: no local cluster this test may control (run as root with pg_ctlcluster)");
+  });
+
+  /** Welcome emails the simulator accepted, per address. */
+  const welcomes = () => {
+    const counts = new Map<string, number>();
+    for (const r of fleet.sim.records({ provider: "sendgrid" })) if (/^Welcome, /.test(r.subject ?? "")) counts.set(r.to, (counts.get(r.to) ?? 0) + 1);
+    return counts;
+  };
+
+  test("a relay SIGKILLed after writing into Nudge's database, another after marking the outbox, then three relays at once: every request one message, none lost", async () => {
+    const env = {
+      ...fleet.workerEnv,
+      RELAY_SOURCES: JSON.stringify([{ name: SOURCE, url: databaseUrl(callerDatabase) }]),
+      RELAY_POLL_MS: "500",
+      RELAY_BATCH_SIZE: "25",
+      SCHEDULER_INTERVAL_MS: "1000",
+    };
+    const emails: string[] = [];
+    const signUpMany = async (from: number, count: number) => {
+      for (let i = from; i < from + count; i++) {
+        const email = `relayed${i}@example.com`;
+        await signUp(pool, { email, name: `Relayed ${i}` });
+        emails.push(email);
+      }
+    };
+    await signUpMany(0, 100);
+    await fleet.startWorker({ WORKER_CONCURRENCY: "16" });
+    apps.push(startApp("apps/scheduler/src/main.ts", env));
+
+    // Killed between its Nudge transaction and marking the outbox rows; then between marking them and enqueueing.
+    for (const failpoint of ["after-nudge-write", "after-outbox-mark"]) {
+      const relay = startApp("apps/relay/src/main.ts", { ...env, NUDGE_RELAY_FAILPOINT: failpoint });
+      expect(await relay.exited).toBe("SIGKILL");
+    }
+    const relayed = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM nudge_outbox WHERE relayed_at IS NOT NULL");
+    expect(relayed.rows[0]!.n).toBeGreaterThan(0); // the second kill came after marking a batch
+
+    // Three relays at once, while more signups come in.
+    for (let r = 0; r < 3; r++) apps.push(startApp("apps/relay/src/main.ts", env));
+    await signUpMany(100, 200);
+    await eventually(
+      "a welcome email for every signup",
+      async () => {
+        const counts = welcomes();
+        const missing = emails.filter((e) => !counts.has(e));
+        if (missing.length === 0) return true;
+        throw new Error(`${missing.length} missing, e.g. ${missing.slice(0, 3).join(", ")}`);
+      },
+      120_000,
+    );
+    const counts = welcomes();
+    expect(emails.filter((e) => counts.get(e) !== 1)).toEqual([]);
+    expect(counts.size).toBe(300);
+  });
+
+  test("an appointment's cancel relayed before its creation: it ends cancelled and no reminder is sent (a control appointment's is)", async () => {
+    const booking = createNudgeClient({ source: "booking-service" });
+    const bookingDatabase = `booking_${randomUUID().replace(/-/g, "").slice(0, 12)}`;
+    await adminQuery(`CREATE DATABASE "${bookingDatabase}"`);
+    const bookingPool = new Pool({ connectionString: databaseUrl(bookingDatabase), max: 2 });
+    try {
+      await bookingPool.query(outboxMigrationSql());
+      const startsAt = new Date(Math.floor(Date.now() / 1000) * 1000 + 90 * 60_000).toISOString(); // the SMS step is due
+      const contact = (n: number) => ({ id: `patient-${n}`, name: `Patient ${n}`, phone: `+155501000${n}` });
+      const client = await bookingPool.connect();
+      try {
+        // The cancel (version 2) reached the outbox first, as when two writers race: the relay sees it first.
+        const outbox = booking.outbox(client);
+        await outbox.cancelAppointment("appt-a-cancel", { appointmentId: "A" }, { version: 2 });
+        await outbox.scheduleAppointment("appt-a-create", { appointmentId: "A", contact: contact(81), startsAt }, { version: 1 });
+        await outbox.scheduleAppointment("appt-b-create", { appointmentId: "B", contact: contact(82), startsAt }, { version: 1 });
+      } finally {
+        client.release();
+      }
+      const env = {
+        ...fleet.workerEnv,
+        RELAY_SOURCES: JSON.stringify([{ name: "booking-service", url: databaseUrl(bookingDatabase) }]),
+        RELAY_POLL_MS: "500",
+        SCHEDULER_INTERVAL_MS: "500",
+      };
+      await fleet.startWorker();
+      apps.push(startApp("apps/relay/src/main.ts", env), startApp("apps/scheduler/src/main.ts", env));
+
+      // The control appointment's reminder arrives: by then every pass has looked at both appointments.
+      await eventually("appointment B's reminder", async () => (fleet.sim.records({ to: contact(82).phone }).length > 0 ? true : undefined), 60_000);
+      const outcomes = await fleet.db.relayRequest.findMany({ where: { source: "booking-service" }, orderBy: { id: "asc" }, select: { idempotencyKey: true, outcome: true } });
+      expect(outcomes).toEqual([
+        { idempotencyKey: "appt-a-cancel", outcome: "applied" },
+        { idempotencyKey: "appt-a-create", outcome: "superseded" },
+        { idempotencyKey: "appt-b-create", outcome: "applied" },
+      ]);
+      expect(fleet.sim.records({ to: contact(81).phone })).toEqual([]);
+      expect(fleet.sim.records({ to: contact(82).phone })).toHaveLength(1);
+      expect(await fleet.db.delivery.count({ where: { recipient: contact(81).phone } })).toBe(0);
+    } finally {
+      await bookingPool.end();
+      await adminQuery(`DROP DATABASE IF EXISTS "${bookingDatabase}" WITH (FORCE)`);
+    }
   });
 });
