@@ -1,8 +1,9 @@
 import { CampaignInputError, enroll, stopEnrollments } from "@nudge/campaigns";
-import type { ContactRef, PayloadOf } from "@nudge/client";
+import type { ContactRef, NudgeRequest, PayloadOf } from "@nudge/client";
 import { type Db, DeliveryLedger, type Queryable, sqlPool } from "@nudge/db";
-import { checkRequest } from "./check-request";
+import { type CheckResult, checkRequest } from "./check-request";
 import type { OutboxRow } from "./outbox-row";
+import { PartialBatchError } from "./partial-batch-error";
 import { RequestRefusedError } from "./request-refused-error";
 import { isDataError, rollback } from "./sql-pool";
 
@@ -28,6 +29,33 @@ export interface ApplyResult {
 type LeadWork =
   | { kind: "lead.enroll"; contactId: number; payload: PayloadOf<"lead.enroll"> }
   | { kind: "lead.stop"; contactId: number; payload: PayloadOf<"lead.stop"> };
+
+/** A row and what it asks for, judged once. */
+interface Checked {
+  row: OutboxRow;
+  check: CheckResult;
+}
+
+interface SendItem {
+  row: OutboxRow;
+  payload: PayloadOf<"message.send">;
+}
+
+/** A contact as Nudge's database holds it, through the caller's ref. */
+interface StoredContact {
+  nudgeId: number | null;
+  name: string | null;
+  phone: string | null;
+  email: string | null;
+  timezone: string | null;
+}
+
+/** A contact as a run of requests leaves it (foldContacts). */
+interface FoldedContact extends StoredContact {
+  version: bigint | null;
+  /** Written by this run: created, or its details or version changed. */
+  changed: boolean;
+}
 
 interface RequestRecord {
   id: number;
@@ -55,89 +83,332 @@ export class RequestApplier {
     this.ledger = new DeliveryLedger(options.db);
   }
 
+  /**
+   * One request in a transaction of its own: the path for a lone request, for enrolling and stopping leads (whose
+   * effects run in transactions of their own, see applyLeadRequest), and for a batch that could not be applied as
+   * one (see applyBatch).
+   */
   async apply(source: string, row: OutboxRow): Promise<ApplyResult> {
-    const check = checkRequest(row);
     const client = await sqlPool(this.options.db).connect();
-    let lead: { record: RequestRecord; work: LeadWork } | undefined;
-    let result: ApplyResult;
+    let applied: { result: ApplyResult; lead?: { record: RequestRecord; work: LeadWork } };
     try {
       await client.query("BEGIN");
-      const inserted = await client.query<{ id: number; receivedAt: Date }>(
-        `INSERT INTO relay_requests (source, idempotency_key, kind, subject, subject_version, payload, outcome)
-         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)
-         ON CONFLICT (source, idempotency_key) DO NOTHING
-         RETURNING id, received_at AS "receivedAt"`,
-        [source, row.idempotencyKey, row.kind, row.subject, row.subjectVersion, JSON.stringify(row.payload ?? null), check.ok ? APPLYING : refused(check.refusal)],
-      );
-      let record = inserted.rows[0];
-      if (!record) {
-        // Applied before: a relay wrote it and died before marking its outbox row, or another relay raced this one
-        // after a lock was lost. Nothing is applied twice; an enroll or stop cut off half-way is finished below.
-        const { rows } = await client.query<{ id: number; outcome: string; receivedAt: Date }>(
-          `SELECT id, outcome, received_at AS "receivedAt" FROM relay_requests WHERE source = $1 AND idempotency_key = $2 FOR UPDATE`,
-          [source, row.idempotencyKey],
-        );
-        const existing = rows[0]!;
-        if (existing.outcome !== APPLYING || !check.ok) {
-          const oneOff = await client.query<{ id: number }>(`SELECT id FROM one_off_messages WHERE request_id = $1 AND NOT enqueued`, [existing.id]);
-          await client.query("COMMIT");
-          return { requestId: existing.id, outcome: existing.outcome, fresh: false, ...(oneOff.rows[0] && { oneOffId: oneOff.rows[0].id }) };
-        }
-        record = existing;
-      }
-      if (!check.ok) {
-        await client.query("COMMIT");
-        return { requestId: record.id, outcome: refused(check.refusal), fresh: true };
-      }
-
-      // The request row stays whatever the application does: a refusal undoes the application only.
-      await client.query("SAVEPOINT apply");
-      let outcome: string;
-      let oneOffId: number | undefined;
-      try {
-        const { request } = check;
-        switch (request.kind) {
-          case "message.send":
-            oneOffId = await this.sendMessage(client, source, row.id, record.id, request.payload);
-            outcome = "applied";
-            break;
-          case "appointment.schedule":
-            outcome = await this.scheduleAppointment(client, source, row.id, request.payload, request.version);
-            break;
-          case "appointment.cancel":
-          case "appointment.confirm":
-            outcome = await this.endAppointment(client, source, request.payload.appointmentId, request.kind === "appointment.cancel" ? "cancelled" : "confirmed", request.version);
-            break;
-          case "lead.enroll":
-            lead = { record, work: { kind: "lead.enroll", contactId: await upsertContact(client, source, row.id, request.payload.contact), payload: request.payload } };
-            outcome = APPLYING;
-            break;
-          case "lead.stop": {
-            const contactId = await this.stopTarget(client, source, request.payload);
-            if (contactId !== undefined) lead = { record, work: { kind: "lead.stop", contactId, payload: request.payload } };
-            // A lead Nudge never heard of is in no campaign: there is nothing to stop.
-            outcome = contactId === undefined ? "applied" : APPLYING;
-            break;
-          }
-        }
-      } catch (error) {
-        if (!(error instanceof RequestRefusedError) && !isDataError(error)) throw error;
-        await client.query("ROLLBACK TO SAVEPOINT apply");
-        outcome = refused((error as Error).message);
-        lead = undefined;
-        oneOffId = undefined;
-      }
-      if (outcome !== APPLYING) await client.query(`UPDATE relay_requests SET outcome = $2 WHERE id = $1`, [record.id, outcome]);
+      applied = await this.applyIn(client, source, row, checkRequest(row));
       await client.query("COMMIT");
-      result = { requestId: record.id, outcome, fresh: true, ...(oneOffId !== undefined && { oneOffId }) };
     } catch (error) {
       await rollback(client);
       throw error;
     } finally {
       client.release();
     }
+    const { result, lead } = applied;
     if (lead) result.outcome = await this.applyLeadRequest(lead.record, lead.work);
     return result;
+  }
+
+  /**
+   * A claimed batch of one source's requests (in outbox id order) in ONE transaction, instead of one per row: the
+   * common kind, message.send, takes a handful of set-based statements per run of such rows (see sendMessages);
+   * appointments and refusals go row by row in the same transaction, in their place, so that each subject sees its
+   * requests in the caller's order. The contact and appointment refs the transaction will touch are locked first, all
+   * at once, in (kind, external id) order: two relays whose batches share contacts then wait for each other instead
+   * of deadlocking.
+   *
+   * An enroll or a stop ends the transaction before it (it runs in transactions of its own, see applyLeadRequest,
+   * which must see what the rows before it did) and a new one begins after it.
+   *
+   * Throws PartialBatchError when Nudge's database refused the batch: what committed before the failure (before an
+   * enroll or stop) is in `committed`; the caller applies the rest one row at a time, so that one bad row cannot hold
+   * up the others.
+   */
+  async applyBatch(source: string, rows: readonly OutboxRow[]): Promise<ApplyResult[]> {
+    const checked = rows.map((row) => ({ row, check: checkRequest(row) }));
+    const results: ApplyResult[] = [];
+    let at = 0;
+    try {
+      while (at < checked.length) {
+        const first = checked[at]!;
+        if (first.check.ok && isLeadKind(first.check.request.kind)) {
+          results.push(await this.apply(source, first.row));
+          at++;
+          continue;
+        }
+        // Everything up to the next enroll or stop, in one transaction.
+        let end = at;
+        while (end < checked.length && !(checked[end]!.check.ok && isLeadKind((checked[end]!.check as { request: NudgeRequest }).request.kind))) end++;
+        results.push(...(await this.applyRun(source, checked.slice(at, end))));
+        at = end;
+      }
+    } catch (error) {
+      throw new PartialBatchError(results, error as Error);
+    }
+    return results;
+  }
+
+  /** Rows without an enroll or stop among them, in one transaction; see applyBatch. */
+  private async applyRun(source: string, run: readonly Checked[]): Promise<ApplyResult[]> {
+    const client = await sqlPool(this.options.db).connect();
+    let broken: Error | undefined;
+    try {
+      await client.query("BEGIN");
+      const locked = await lockRefsInOrder(client, source, run.flatMap(({ check }) => (check.ok ? refsOf(check.request) : [])));
+      const results: ApplyResult[] = [];
+      for (let i = 0; i < run.length; ) {
+        const sends: SendItem[] = [];
+        for (; i < run.length; i++) {
+          const { row, check } = run[i]!;
+          if (!check.ok || check.request.kind !== "message.send") break;
+          sends.push({ row, payload: check.request.payload });
+        }
+        if (sends.length > 0) {
+          results.push(...(await this.sendMessages(client, source, sends)));
+          continue;
+        }
+        const { row, check } = run[i++]!;
+        results.push((await this.applyIn(client, source, row, check)).result);
+      }
+      // Refs locked (and so created) for requests that were refused or superseded, and that nothing filled in: what a
+      // refused request touched does not stay.
+      if (locked.length > 0) {
+        await client.query(
+          `DELETE FROM external_refs r USING unnest($2::text[], $3::text[]) AS u(kind, external_id)
+           WHERE r.source = $1 AND r.kind = u.kind AND r.external_id = u.external_id AND r.nudge_id IS NULL AND r.version IS NULL`,
+          [source, locked.map((r) => r.kind), locked.map((r) => r.externalId)],
+        );
+      }
+      await client.query("COMMIT");
+      return results;
+    } catch (error) {
+      broken = error as Error;
+      await rollback(client);
+      throw error;
+    } finally {
+      // A connection whose transaction failed is dropped rather than reused: it may be the one that broke.
+      client.release(broken);
+    }
+  }
+
+  /**
+   * One request in the caller's open transaction. An enroll or stop comes back with the work still to do after the
+   * transaction commits (applyLeadRequest).
+   */
+  private async applyIn(client: Queryable, source: string, row: OutboxRow, check: CheckResult): Promise<{ result: ApplyResult; lead?: { record: RequestRecord; work: LeadWork } }> {
+    const inserted = await client.query<{ id: number; receivedAt: Date }>(
+      `INSERT INTO relay_requests (source, idempotency_key, kind, subject, subject_version, payload, outcome)
+       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)
+       ON CONFLICT (source, idempotency_key) DO NOTHING
+       RETURNING id, received_at AS "receivedAt"`,
+      [source, row.idempotencyKey, row.kind, row.subject, row.subjectVersion, JSON.stringify(row.payload ?? null), check.ok ? APPLYING : refused(check.refusal)],
+    );
+    let record = inserted.rows[0];
+    if (!record) {
+      // Applied before: a relay wrote it and died before marking its outbox row, or another relay raced this one
+      // after a lock was lost. Nothing is applied twice; an enroll or stop cut off half-way is finished below.
+      const { rows } = await client.query<{ id: number; outcome: string; receivedAt: Date }>(
+        `SELECT id, outcome, received_at AS "receivedAt" FROM relay_requests WHERE source = $1 AND idempotency_key = $2 FOR UPDATE`,
+        [source, row.idempotencyKey],
+      );
+      const existing = rows[0]!;
+      if (existing.outcome !== APPLYING || !check.ok) {
+        const oneOff = await client.query<{ id: number }>(`SELECT id FROM one_off_messages WHERE request_id = $1 AND NOT enqueued`, [existing.id]);
+        return { result: { requestId: existing.id, outcome: existing.outcome, fresh: false, ...(oneOff.rows[0] && { oneOffId: oneOff.rows[0].id }) } };
+      }
+      record = existing;
+    }
+    if (!check.ok) return { result: { requestId: record.id, outcome: refused(check.refusal), fresh: true } };
+
+    // The request row stays whatever the application does: a refusal undoes the application only.
+    await client.query("SAVEPOINT apply");
+    let outcome: string;
+    let oneOffId: number | undefined;
+    let lead: { record: RequestRecord; work: LeadWork } | undefined;
+    try {
+      const { request } = check;
+      switch (request.kind) {
+        case "message.send":
+          oneOffId = await this.sendMessage(client, source, row.id, record.id, request.payload);
+          outcome = "applied";
+          break;
+        case "appointment.schedule":
+          outcome = await this.scheduleAppointment(client, source, row.id, request.payload, request.version);
+          break;
+        case "appointment.cancel":
+        case "appointment.confirm":
+          outcome = await this.endAppointment(client, source, request.payload.appointmentId, request.kind === "appointment.cancel" ? "cancelled" : "confirmed", request.version);
+          break;
+        case "lead.enroll":
+          lead = { record, work: { kind: "lead.enroll", contactId: await upsertContact(client, source, row.id, request.payload.contact), payload: request.payload } };
+          outcome = APPLYING;
+          break;
+        case "lead.stop": {
+          const contactId = await this.stopTarget(client, source, request.payload);
+          if (contactId !== undefined) lead = { record, work: { kind: "lead.stop", contactId, payload: request.payload } };
+          // A lead Nudge never heard of is in no campaign: there is nothing to stop.
+          outcome = contactId === undefined ? "applied" : APPLYING;
+          break;
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof RequestRefusedError) && !isDataError(error)) throw error;
+      await client.query("ROLLBACK TO SAVEPOINT apply");
+      outcome = refused((error as Error).message);
+      lead = undefined;
+      oneOffId = undefined;
+    }
+    if (outcome !== APPLYING) await client.query(`UPDATE relay_requests SET outcome = $2 WHERE id = $1`, [record.id, outcome]);
+    return { result: { requestId: record.id, outcome, fresh: true, ...(oneOffId !== undefined && { oneOffId }) }, ...(lead && { lead }) };
+  }
+
+  /**
+   * A run of message.send requests, set-based: one statement per step for the whole run, whatever its length.
+   *  1. the request rows (ON CONFLICT DO NOTHING RETURNING: the ones returned are new; the others were applied
+   *     before, and their one-off message is handed back while it is not enqueued);
+   *  2. the contacts' refs, read FOR UPDATE in external id order (applyRun locked them already, in the same order);
+   *  3. the contacts as the rows, applied one by one, would leave them (computed here, see foldContacts), written with
+   *     one INSERT for new contacts and one UPDATE for changed ones;
+   *  4. the one-off messages of the requests applied.
+   * A request whose contact ends up with no address for its channel is refused, and changes nothing, as sendMessage
+   * does. Any error (a deadlock, a value Postgres rejects) fails the batch, which the relay then applies row by row.
+   */
+  private async sendMessages(q: Queryable, source: string, items: readonly SendItem[]): Promise<ApplyResult[]> {
+    const keys = items.map((i) => i.row.idempotencyKey);
+    const inserted = await q.query<{ id: number; key: string }>(
+      `INSERT INTO relay_requests (source, idempotency_key, kind, subject, subject_version, payload, outcome)
+       SELECT $1, u.key, u.kind, u.subject, u.version, u.payload::jsonb, 'applied'
+       FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[]) WITH ORDINALITY AS u(key, kind, subject, version, payload, n)
+       ORDER BY u.n
+       ON CONFLICT (source, idempotency_key) DO NOTHING
+       RETURNING id, idempotency_key AS key`,
+      [
+        source,
+        keys,
+        items.map((i) => i.row.kind),
+        items.map((i) => i.row.subject),
+        items.map((i) => i.row.subjectVersion),
+        items.map((i) => JSON.stringify(i.row.payload ?? null)),
+      ],
+    );
+    const fresh = new Map(inserted.rows.map((r) => [r.key, r.id]));
+    const results = new Map<string, ApplyResult>();
+    if (fresh.size < items.length) {
+      const { rows } = await q.query<{ id: number; key: string; outcome: string; oneOffId: number | null }>(
+        `SELECT r.id, r.idempotency_key AS key, r.outcome, o.id AS "oneOffId"
+         FROM relay_requests r LEFT JOIN one_off_messages o ON o.request_id = r.id AND NOT o.enqueued
+         WHERE r.source = $1 AND r.idempotency_key = ANY($2::text[])`,
+        [source, keys.filter((k) => !fresh.has(k))],
+      );
+      for (const r of rows) {
+        // Only an enroll or stop is ever committed half-applied: a key that names one here is not a message.send
+        // this batch can settle; the row-by-row path does what apply() does with it.
+        if (r.outcome === APPLYING) throw new Error(`request ${r.key} is half-applied under another kind; applying its batch row by row`);
+        results.set(r.key, { requestId: r.id, outcome: r.outcome, fresh: false, ...(r.oneOffId !== null && { oneOffId: r.oneOffId }) });
+      }
+    }
+    const sends = items.filter((i) => fresh.has(i.row.idempotencyKey));
+    if (sends.length > 0) {
+      const contactIds = await this.writeContacts(q, source, sends);
+      const refusals = sends.filter((i) => !contactIds.has(i.row.idempotencyKey));
+      if (refusals.length > 0) {
+        const outcomes = refusals.map((i) => refused(noAddress(i.payload)));
+        await q.query(`UPDATE relay_requests r SET outcome = u.outcome FROM unnest($1::int[], $2::text[]) AS u(id, outcome) WHERE r.id = u.id`, [
+          refusals.map((i) => fresh.get(i.row.idempotencyKey)!),
+          outcomes,
+        ]);
+        refusals.forEach((i, n) => results.set(i.row.idempotencyKey, { requestId: fresh.get(i.row.idempotencyKey)!, outcome: outcomes[n]!, fresh: true }));
+      }
+      const applied = sends.filter((i) => contactIds.has(i.row.idempotencyKey));
+      if (applied.length > 0) {
+        const { rows } = await q.query<{ id: number; requestId: number }>(
+          `INSERT INTO one_off_messages (request_id, contact_id, channel, subject, body, deadline)
+           SELECT u.request_id, u.contact_id, u.channel::"Channel", u.subject, u.body, COALESCE(u.deadline::timestamptz, nudge_now() + $7 * interval '1 hour')
+           FROM unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(request_id, contact_id, channel, subject, body, deadline, n)
+           ORDER BY u.n
+           RETURNING id, request_id AS "requestId"`,
+          [
+            applied.map((i) => fresh.get(i.row.idempotencyKey)!),
+            applied.map((i) => contactIds.get(i.row.idempotencyKey)!),
+            applied.map((i) => i.payload.channel),
+            applied.map((i) => i.payload.subject ?? null),
+            applied.map((i) => i.payload.body),
+            applied.map((i) => i.payload.deadline ?? null),
+            this.options.defaultDeadlineHours,
+          ],
+        );
+        const oneOffOf = new Map(rows.map((r) => [r.requestId, r.id]));
+        for (const i of applied) {
+          const requestId = fresh.get(i.row.idempotencyKey)!;
+          results.set(i.row.idempotencyKey, { requestId, outcome: "applied", fresh: true, oneOffId: oneOffOf.get(requestId)! });
+        }
+      }
+    }
+    return items.map((i) => results.get(i.row.idempotencyKey)!);
+  }
+
+  /**
+   * The contacts of a run of new message.send requests, written as upsertContact would leave them after each request
+   * in outbox id order (see foldContacts). Returns the contact of each request that has an address for its channel,
+   * by idempotency key; a request missing from it is refused.
+   */
+  private async writeContacts(q: Queryable, source: string, sends: readonly SendItem[]): Promise<Map<string, number>> {
+    const ids = [...new Set(sends.map((i) => i.payload.contact.id))].sort();
+    const { rows } = await q.query<StoredContact & { externalId: string; version: string | null }>(
+      `SELECT r.external_id AS "externalId", r.nudge_id AS "nudgeId", r.version::text AS version, c.name, c.phone, c.email, c.timezone
+       FROM external_refs r LEFT JOIN contacts c ON c.id = r.nudge_id
+       WHERE r.source = $1 AND r.kind = 'contact' AND r.external_id = ANY($2::text[])
+       ORDER BY r.external_id FOR UPDATE OF r`,
+      [source, ids],
+    );
+    const stored = new Map<string, FoldedContact>(rows.map((r) => [r.externalId, { ...r, version: r.version === null ? null : BigInt(r.version), changed: false }]));
+    const { contacts, accepted } = foldContacts(stored, sends);
+
+    const created = [...contacts].filter(([, c]) => c.nudgeId === null);
+    const createdIds = new Set(created.map(([id]) => id));
+    if (created.length > 0) {
+      // Ids drawn first, so that each new contact and its ref are written together in one statement.
+      const { rows: made } = await q.query<{ externalId: string; id: number }>(
+        `WITH u AS (
+           SELECT u.*, nextval(pg_get_serial_sequence('contacts', 'id'))::int AS id
+           FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[]) WITH ORDINALITY AS u(external_id, name, phone, email, timezone, version, n)
+           ORDER BY u.n
+         ), c AS (
+           INSERT INTO contacts (id, name, phone, email, timezone, created_at, updated_at)
+           SELECT id, name, phone, email, timezone, nudge_now(), nudge_now() FROM u
+         )
+         INSERT INTO external_refs (source, kind, external_id, nudge_id, version, updated_at)
+         SELECT $1, 'contact', external_id, id, version, nudge_now() FROM u ORDER BY external_id
+         ON CONFLICT (source, kind, external_id) DO UPDATE SET nudge_id = EXCLUDED.nudge_id, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+         RETURNING external_id AS "externalId", nudge_id AS id`,
+        [
+          source,
+          created.map(([id]) => id),
+          created.map(([, c]) => c.name),
+          created.map(([, c]) => c.phone),
+          created.map(([, c]) => c.email),
+          created.map(([, c]) => c.timezone),
+          created.map(([, c]) => c.version!.toString()),
+        ],
+      );
+      for (const m of made) contacts.get(m.externalId)!.nudgeId = m.id;
+    }
+    const changed = [...contacts].filter(([id, c]) => c.changed && !createdIds.has(id));
+    if (changed.length > 0) {
+      await q.query(
+        `WITH u AS (SELECT * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[]) AS u(external_id, id, name, phone, email, timezone, version)),
+         c AS (UPDATE contacts c SET name = u.name, phone = u.phone, email = u.email, timezone = u.timezone, updated_at = nudge_now() FROM u WHERE c.id = u.id)
+         UPDATE external_refs r SET version = u.version, updated_at = nudge_now() FROM u WHERE r.source = $1 AND r.kind = 'contact' AND r.external_id = u.external_id`,
+        [
+          source,
+          changed.map(([id]) => id),
+          changed.map(([, c]) => c.nudgeId),
+          changed.map(([, c]) => c.name),
+          changed.map(([, c]) => c.phone),
+          changed.map(([, c]) => c.email),
+          changed.map(([, c]) => c.timezone),
+          changed.map(([, c]) => c.version!.toString()),
+        ],
+      );
+    }
+    return new Map(accepted.map((i) => [i.row.idempotencyKey, contacts.get(i.payload.contact.id)!.nudgeId!]));
   }
 
   /** A one-off message for the contact; its deadline is the caller's, or the default from now by the database's clock. */
@@ -145,7 +416,7 @@ export class RequestApplier {
     const contactId = await upsertContact(q, source, outboxId, p.contact);
     const { rows } = await q.query<{ phone: string | null; email: string | null }>(`SELECT phone, email FROM contacts WHERE id = $1`, [contactId]);
     const address = p.channel === "sms" ? rows[0]!.phone : rows[0]!.email;
-    if (!address) throw new RequestRefusedError(`contact ${JSON.stringify(p.contact.id)} has no ${p.channel === "sms" ? "phone number" : "email address"}; send it with the contact`);
+    if (!address) throw new RequestRefusedError(noAddress(p));
     const inserted = await q.query<{ id: number }>(
       `INSERT INTO one_off_messages (request_id, contact_id, channel, subject, body, deadline)
        VALUES ($1, $2, $3::"Channel", $4, $5, COALESCE($6::timestamptz, nudge_now() + $7 * interval '1 hour'))
@@ -266,6 +537,88 @@ export class RequestApplier {
 }
 
 const refused = (reason: string) => `refused: ${reason}`;
+
+const noAddress = (p: PayloadOf<"message.send">) =>
+  `contact ${JSON.stringify(p.contact.id)} has no ${p.channel === "sms" ? "phone number" : "email address"}; send it with the contact`;
+
+/** Enrolling and stopping run in transactions of their own (applyLeadRequest): they end a batch's transaction. */
+const isLeadKind = (kind: string) => kind === "lead.enroll" || kind === "lead.stop";
+
+type RefKey = { kind: "contact" | "appointment"; externalId: string };
+
+/** The refs a request locks (lockRef) when it is applied. */
+function refsOf(request: NudgeRequest): RefKey[] {
+  switch (request.kind) {
+    case "message.send":
+      return [{ kind: "contact", externalId: request.payload.contact.id }];
+    case "appointment.schedule":
+      return [
+        { kind: "contact", externalId: request.payload.contact.id },
+        { kind: "appointment", externalId: request.payload.appointmentId },
+      ];
+    case "appointment.cancel":
+    case "appointment.confirm":
+      return [{ kind: "appointment", externalId: request.payload.appointmentId }];
+    default:
+      return [];
+  }
+}
+
+/**
+ * Creates the refs a batch's transaction will touch and locks them, all in one order, (kind, external id) by the
+ * database's collation, whatever order the batch's rows name them in: relays whose batches share contacts wait for
+ * one another instead of deadlocking. Later lockRef calls of the same transaction find them locked already. Returns
+ * the refs it created, for applyRun to drop again if nothing filled them in.
+ */
+async function lockRefsInOrder(q: Queryable, source: string, refs: readonly RefKey[]): Promise<RefKey[]> {
+  const unique = [...new Map(refs.map((r) => [`${r.kind}\u0000${r.externalId}`, r])).values()];
+  if (unique.length === 0) return [];
+  const params = [source, unique.map((r) => r.kind), unique.map((r) => r.externalId)];
+  const { rows } = await q.query<RefKey>(
+    `INSERT INTO external_refs (source, kind, external_id)
+     SELECT $1, u.kind, u.external_id FROM unnest($2::text[], $3::text[]) AS u(kind, external_id) ORDER BY u.kind, u.external_id
+     ON CONFLICT DO NOTHING
+     RETURNING kind, external_id AS "externalId"`,
+    params,
+  );
+  await q.query(
+    `SELECT 1 FROM external_refs r WHERE r.source = $1 AND (r.kind, r.external_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+     ORDER BY r.kind, r.external_id FOR UPDATE`,
+    params,
+  );
+  return rows;
+}
+
+/**
+ * What upsertContact and sendMessage, run for each request in outbox id order, would leave: a contact is created by
+ * its first request, updated by each later one whose version (its outbox id) is newer than the ref's, fields the
+ * request leaves out kept; a request whose contact then has no address for its channel is refused and changes
+ * nothing. Pure: `stored` is what Nudge's database holds for the run's contacts.
+ */
+function foldContacts(stored: ReadonlyMap<string, FoldedContact>, sends: readonly SendItem[]): { contacts: Map<string, FoldedContact>; accepted: SendItem[] } {
+  const contacts = new Map<string, FoldedContact>();
+  const accepted: SendItem[] = [];
+  for (const item of sends) {
+    const c = item.payload.contact;
+    const version = BigInt(item.row.id);
+    const before = contacts.get(c.id) ?? stored.get(c.id);
+    if (before && before.nudgeId !== null && before.name === null) {
+      throw new Error(`contact ${before.nudgeId} (${c.id}) is gone from Nudge's database`);
+    }
+    let after: FoldedContact;
+    if (!before || (before.nudgeId === null && !before.changed)) {
+      after = { nudgeId: null, version, name: c.name, phone: c.phone ?? null, email: c.email ?? null, timezone: c.timezone ?? "UTC", changed: true };
+    } else if (before.version === null || version > before.version) {
+      after = { ...before, version, name: c.name, phone: c.phone ?? before.phone, email: c.email ?? before.email, timezone: c.timezone ?? before.timezone, changed: true };
+    } else {
+      after = before;
+    }
+    if (!(item.payload.channel === "sms" ? after.phone : after.email)) continue;
+    contacts.set(c.id, after);
+    accepted.push(item);
+  }
+  return { contacts, accepted };
+}
 
 interface Ref {
   nudgeId: number | null;

@@ -5,7 +5,8 @@ import type { RelayFailpointHook } from "./failpoints";
 import type { OneOffEnqueuer } from "./one-off-enqueuer";
 import { OutboxListener } from "./outbox-listener";
 import type { OutboxRow } from "./outbox-row";
-import type { RequestApplier } from "./request-applier";
+import { PartialBatchError } from "./partial-batch-error";
+import type { ApplyResult, RequestApplier } from "./request-applier";
 import { rollback, type SqlPool } from "./sql-pool";
 import { WakeSignal } from "./wake-signal";
 
@@ -41,9 +42,10 @@ export interface BatchReport {
 
 /**
  * The relay of one caller's database. A batch is one transaction on the caller's outbox: it locks unrelayed rows
- * (FOR UPDATE SKIP LOCKED, so that relays running at once take disjoint batches), writes each request into Nudge's
- * database in a transaction of its own (RequestApplier: the record, unique on source and key), marks the rows
- * relayed and commits, and only then hands the new one-off messages to the enqueuer.
+ * (FOR UPDATE SKIP LOCKED, so that relays running at once take disjoint batches), writes the batch's requests into
+ * Nudge's database in one transaction (RequestApplier.applyBatch: the record, unique on source and key; row by row
+ * only when that fails), marks the rows relayed and commits, and only then hands the new one-off messages to the
+ * enqueuer.
  *
  * Why this order is safe at every crash point: a request committed in Nudge but whose row is not marked is found
  * again and recognised by its key (nothing applied twice); a row marked relayed has its request in Nudge already (it
@@ -111,30 +113,54 @@ export class SourceRelay {
       /** last_error for rows relayed with a refusal: the caller sees it in its own database. */
       const notes: (string | null)[] = [];
       const oneOffs: number[] = [];
+      const own: OutboxRow[] = [];
       for (const row of rows) {
-        if (row.source !== source.name) {
-          // A service may write only as itself: its database is configured under one name. The row is never applied,
-          // and never written into Nudge under either name (it would take the real owner's key).
-          const note = `refused: source ${JSON.stringify(row.source)} is not this database's source name ${JSON.stringify(source.name)}; write rows with source ${JSON.stringify(source.name)}`;
-          this.logger.warn({ outboxId: row.id, claimed: row.source, key: row.idempotencyKey }, "outbox row refused: it names another source");
-          relayed.push(row.id);
-          notes.push(note);
-          report.forged++;
+        if (row.source === source.name) {
+          own.push(row);
           continue;
         }
+        // A service may write only as itself: its database is configured under one name. The row is never applied,
+        // and never written into Nudge under either name (it would take the real owner's key).
+        const note = `refused: source ${JSON.stringify(row.source)} is not this database's source name ${JSON.stringify(source.name)}; write rows with source ${JSON.stringify(source.name)}`;
+        this.logger.warn({ outboxId: row.id, claimed: row.source, key: row.idempotencyKey }, "outbox row refused: it names another source");
+        relayed.push(row.id);
+        notes.push(note);
+        report.forged++;
+      }
+      const record = (row: OutboxRow, result: ApplyResult) => {
+        relayed.push(row.id);
+        notes.push(result.outcome.startsWith("refused") ? result.outcome : null);
+        if (result.oneOffId !== undefined) oneOffs.push(result.oneOffId);
+        if (!result.fresh) report.duplicates++;
+        else if (result.outcome === "applied") report.applied++;
+        else if (result.outcome === "superseded") report.superseded++;
+        else report.refused++;
+        const fields = { outboxId: row.id, key: row.idempotencyKey, kind: row.kind, requestId: result.requestId, outcome: result.outcome };
+        if (result.fresh && result.outcome.startsWith("refused")) this.logger.warn(fields, "request refused");
+        else this.logger.debug({ ...fields, fresh: result.fresh }, "request relayed");
+      };
+
+      // The whole batch in one transaction of Nudge's (see RequestApplier.applyBatch), committed before any of its
+      // outbox rows is marked below.
+      let results: ApplyResult[] = [];
+      let rest: OutboxRow[] = [];
+      try {
+        if (own.length > 0) results = await applier.applyBatch(source.name, own);
+      } catch (error) {
+        if (!(error instanceof PartialBatchError)) throw error;
+        results = error.committed;
+        rest = own.slice(results.length);
+        this.logger.warn({ err: error.message, rows: rest.length }, "batch not applied as one; applying its rows one at a time");
+      }
+      results.forEach((result, i) => record(own[i]!, result));
+      if (results.some((r) => r.fresh)) await failpoint("after-nudge-write");
+      // Row by row, each in a transaction of its own: a row Nudge refuses for good is recorded as refused and the
+      // rest go on; a failure that may pass (Nudge down, a deadlock) stops at that row, for the next batch.
+      for (const row of rest) {
         try {
           const result = await applier.apply(source.name, row);
           if (result.fresh) await failpoint("after-nudge-write");
-          relayed.push(row.id);
-          notes.push(result.outcome.startsWith("refused") ? result.outcome : null);
-          if (result.oneOffId !== undefined) oneOffs.push(result.oneOffId);
-          if (!result.fresh) report.duplicates++;
-          else if (result.outcome === "applied") report.applied++;
-          else if (result.outcome === "superseded") report.superseded++;
-          else report.refused++;
-          const fields = { outboxId: row.id, key: row.idempotencyKey, kind: row.kind, requestId: result.requestId, outcome: result.outcome };
-          if (result.fresh && result.outcome.startsWith("refused")) this.logger.warn(fields, "request refused");
-          else this.logger.debug({ ...fields, fresh: result.fresh }, "request relayed");
+          record(row, result);
         } catch (error) {
           // Nudge's database failed (down, restarted, a deadlock): this row and the rest stay in the outbox for the
           // next batch, after a backoff. What was applied before it is marked below, so it is not redone.

@@ -80,16 +80,17 @@ it("SIGKILLed after writing into Nudge's database, before marking the row: the r
   await world.insert(requests(20, "kill-a"));
   const doomed = await startRelay({ NUDGE_RELAY_FAILPOINT: "after-nudge-write", RELAY_BATCH_SIZE: "5" }, false);
   expect(await doomed.exited).toBe("SIGKILL");
-  // The first request is in Nudge's record; its row is not marked (the batch's transaction died with the process).
-  expect((await counts()).requests).toBe(1);
+  // The first batch (four messages and an appointment) is in Nudge's record, whole: it is one transaction. Its rows
+  // are not marked (the outbox transaction died with the process).
+  expect(await counts()).toMatchObject({ requests: 5, messages: 4, appointments: 1 });
   expect((await world.outboxRows()).every((r) => r.relayedAt === null)).toBe(true);
 
   const survivor = await startRelay({ RELAY_BATCH_SIZE: "5" });
   await allRelayed();
   expect(await counts()).toMatchObject({ requests: 20, distinct: 20, messages: 16, appointments: 4 });
   await allEnqueued(16);
-  // The one the dead relay had written was recognised by its key, not applied again.
-  expect(survivor.output.filter((line) => /"duplicates":1/.test(line))).toHaveLength(1);
+  // The five the dead relay had written were recognised by their keys, not applied again.
+  expect(survivor.output.filter((line) => /"duplicates":5/.test(line))).toHaveLength(1);
 }, 60_000);
 
 it("SIGKILLed after marking the rows, before enqueueing: the restarted relay enqueues what was left", async () => {

@@ -206,6 +206,55 @@ describe("each request kind", () => {
   });
 });
 
+describe("a batch in one transaction", () => {
+  it("messages for one contact in one batch: created once, updated in row order, a row with no address refused and without effect", async () => {
+    await world.insert([
+      { key: "f-1", kind: "message.send", payload: { contact: { id: "u-9", name: "No Phone", email: "np@example.com" }, channel: "sms", body: "hi" } },
+      { key: "f-2", kind: "message.send", payload: { contact: { id: "u-9", name: "Has Phone", phone: "+15550100042" }, channel: "sms", body: "hi" } },
+      { key: "f-3", kind: "message.send", payload: { contact: { id: "u-9", name: "Renamed", email: "u9@example.com" }, channel: "sms", body: "hi" } },
+      schedule("A-3", 1, "2026-12-01T09:00:00Z", "u-9"),
+      sms("f-4", "u-10"),
+    ]);
+    const { relay } = world.relay();
+    expect(await relay.relayBatch()).toMatchObject({ claimed: 5, applied: 4, refused: 1 });
+    expect(Object.fromEntries((await requests()).map((r) => [r.key, r.outcome]))).toMatchObject({
+      "f-1": expect.stringMatching(/^refused: contact "u-9" has no phone number/),
+      "f-2": "applied",
+      "f-3": "applied",
+      "f-4": "applied",
+    });
+    // f-1 left nothing; f-2 created u-9, f-3 renamed it and kept its phone; the schedule (newer still) renamed it again.
+    const contacts = await nudgeRows<{ name: string; phone: string; email: string | null }>(world.db, `SELECT name, phone, email FROM contacts ORDER BY id`);
+    expect(contacts).toEqual([
+      { name: "Person u-9", phone: "+15550100001", email: "u-9@example.com" },
+      { name: "Person u-10", phone: "+15550100001", email: "u-10@example.com" },
+    ]);
+    const messages = await nudgeRows<{ contactId: number }>(world.db, `SELECT contact_id AS "contactId" FROM one_off_messages ORDER BY id`);
+    expect(messages).toHaveLength(3);
+    const refs = await nudgeRows<{ externalId: string; version: string }>(
+      world.db,
+      `SELECT external_id AS "externalId", version::text AS version FROM external_refs WHERE kind = 'contact' ORDER BY external_id`,
+    );
+    const ids = (await world.outboxRows()).map((r) => String(r.id));
+    expect(refs).toEqual([{ externalId: "u-10", version: ids[4] }, { externalId: "u-9", version: ids[3] }]);
+  });
+
+  it("one row Postgres rejects: the batch is applied row by row, that row refused, the others applied", async () => {
+    await nudgeRows(
+      world.db,
+      `CREATE FUNCTION reject_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN IF NEW.body = 'poison' THEN RAISE EXCEPTION 'poisoned body' USING ERRCODE = '22023'; END IF; RETURN NEW; END $$`,
+    );
+    await nudgeRows(world.db, `CREATE TRIGGER reject_poison BEFORE INSERT ON one_off_messages FOR EACH ROW EXECUTE FUNCTION reject_poison()`);
+    await world.insert([sms("p-1"), { ...sms("p-2", "u-2"), payload: { contact: contact("u-2"), channel: "sms", body: "poison" } }, sms("p-3", "u-3")]);
+    const { relay } = world.relay();
+    expect(await relay.relayBatch()).toMatchObject({ claimed: 3, applied: 2, refused: 1, duplicates: 0 });
+    expect(Object.fromEntries((await requests()).map((r) => [r.key, r.outcome]))).toEqual({ "p-1": "applied", "p-2": "refused: poisoned body", "p-3": "applied" });
+    expect(await nudgeRows(world.db, `SELECT id FROM one_off_messages`)).toHaveLength(2);
+    expect((await world.outboxRows()).every((r) => r.relayedAt !== null && r.attempts === 1)).toBe(true);
+  });
+});
+
 describe("exactly once", () => {
   it("a request applied twice (a relay died before marking its row) is in Nudge once and the row is relayed once", async () => {
     await world.insert([sms("twice-1"), sms("twice-2")]);
