@@ -3,6 +3,8 @@ import { Client } from "pg";
 import { checkDrips, type DripVerdict } from "./drip-checks";
 import { CHAOS_CAMPAIGN_STEPS } from "./drip-workload";
 import type { FaultWindow } from "./fault-log";
+import { checkOutbox, type OutboxVerdict } from "./outbox-checks";
+import type { SignupOutcomes } from "./outbox-workload";
 import { type BusinessChanges, CHAOS_STEPS, STEPS } from "./workload";
 
 /**
@@ -48,6 +50,8 @@ export interface Verdict {
   maxPerRecipientHour: number;
   /** The drip workload, judged from the simulator's record alone (drip-checks.ts). */
   drips: DripVerdict;
+  /** The outbox workload (the example signup service's welcome emails), from the simulator's record (outbox-checks.ts). */
+  outbox: OutboxVerdict;
 }
 
 export interface RunEvidence {
@@ -58,6 +62,9 @@ export interface RunEvidence {
   sendLeaseMs: number;
   /** The contacts the suite enrolled in the drip campaign: each owes every step. */
   dripLeads: readonly number[];
+  /** The example service's signups (each committed user owes one welcome email) and its database, for evidence. */
+  signups: SignupOutcomes;
+  callerDatabaseUrl: string;
 }
 
 /** A delivery of either kind: what the checks common to reminders and drip steps read. */
@@ -112,7 +119,8 @@ export async function checkRun(databaseUrl: string, evidence: RunEvidence): Prom
          FROM deliveries ORDER BY id`,
       )
     ).rows;
-    // Drip steps are judged apart (checkDrips); every delivery is checked for unknowns, phantoms and unguarded sends.
+    // Drip steps and one-off messages are judged apart (checkDrips, checkOutbox); every delivery, whatever its kind,
+    // is checked for unknowns, phantoms, duplicate acceptance and unguarded sends.
     const rows = all.filter(isReminder);
     // The workload as the suite wrote it (Nudge only keeps its bookmarks in these tables).
     const appointments = (
@@ -126,12 +134,12 @@ export async function checkRun(databaseUrl: string, evidence: RunEvidence): Prom
     const judge = new Judge(rows, accepted, evidence);
     const verdict: Verdict = {
       messages: rows.length,
-      states: countBy(all, (r) => `${r.sourceType === "appointment" ? "" : "drip "}${r.state}`),
+      states: countBy(all, (r) => `${SOURCE_LABEL[r.sourceType] ?? `${r.sourceType} `}${r.state}`),
       duplicates: duplicates(all, accepted),
       lost: [],
       phantoms: [],
       unguardedSends: unguardedSends(all, messagesOut, evidence.sendLeaseMs),
-      boundViolations: boundViolations(appointments, new Set(evidence.dripLeads), messagesOut, evidence.changes),
+      boundViolations: boundViolations(appointments, new Set(evidence.dripLeads), evidence.signups, messagesOut, evidence.changes),
       unknownReachedProvider: [],
       unknownNeverReached: [],
       unknownAwaitingOperator: [],
@@ -141,6 +149,7 @@ export async function checkRun(databaseUrl: string, evidence: RunEvidence): Prom
       calm: { owed: 0, delivered: 0, excused: 0, lost: 0 },
       maxPerRecipientHour: maxInAnyHour(messagesOut),
       drips: await checkDrips(client, messagesOut, evidence.faultWindows, evidence.dripLeads),
+      outbox: await checkOutboxAt(evidence.callerDatabaseUrl, client, messagesOut, evidence),
     };
     for (const row of all) {
       if (isReminder(row)) continue;
@@ -181,6 +190,19 @@ export async function checkRun(databaseUrl: string, evidence: RunEvidence): Prom
     return verdict;
   } finally {
     await client.end();
+  }
+}
+
+/** How the ledger's states are labelled per kind of delivery in the summary (reminders unlabelled). */
+const SOURCE_LABEL: Readonly<Record<string, string>> = { appointment: "", enrollment: "drip ", "one-off": "one-off " };
+
+async function checkOutboxAt(callerDatabaseUrl: string, client: Client, messagesOut: readonly SimRecord[], evidence: RunEvidence): Promise<OutboxVerdict> {
+  const callerClient = new Client({ connectionString: callerDatabaseUrl });
+  await callerClient.connect();
+  try {
+    return await checkOutbox(client, callerClient, messagesOut, evidence.faultWindows, evidence.signups);
+  } finally {
+    await callerClient.end();
   }
 }
 
@@ -354,12 +376,13 @@ function unguardedSends(rows: readonly LedgerRow[], messagesOut: readonly SimRec
 /**
  * The per-recipient bound, from the workload alone: a recipient may get at most one message per plan step on its
  * channel per start its appointment had (each reschedule by the suite adds a start), plus, for a lead the suite
- * enrolled, one per drip step on that channel. Every contact has its own phone and address, so this holds whatever
- * the ledger says.
+ * enrolled, one per drip step on that channel; a user the example service signed up gets its one welcome email.
+ * Every contact and user has its own phone and address, so this holds whatever the ledger says.
  */
 function boundViolations(
   appointments: ReadonlyArray<{ id: number; contactId: number; phone: string; email: string }>,
   dripLeads: ReadonlySet<number>,
+  signups: SignupOutcomes,
   messagesOut: readonly SimRecord[],
   changes: BusinessChanges,
 ): string[] {
@@ -377,6 +400,10 @@ function boundViolations(
   }
   const found: string[] = [];
   for (const [to, got] of Object.entries(countBy(messagesOut, (r) => r.to))) {
+    if (signups.committed.has(to)) {
+      if (got > 1) found.push(`${to} (signed up through the outbox) got ${got} messages; at most 1 allowed`);
+      continue;
+    }
     const b = bound.get(to);
     if (!b) found.push(`${to} is no recipient of the workload, yet got ${got} message(s)`);
     else if (got > b.max) {

@@ -26,6 +26,7 @@ export const FAULT_KINDS = [
   "webhook-duplicates",
   "webhook-reorder",
   "webhook-forged",
+  "relay-sigkill",
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -34,7 +35,8 @@ export interface FaultContext {
   sim: Simulator;
   restartRedis: () => Promise<void>;
   adminUrl: string;
-  databaseName: string;
+  /** The run's database and the example service's: `pg-terminate-backends` cuts every connection to both. */
+  databaseNames: string[];
   /** Restarting Postgres needs a local cluster we may control (pg_ctlcluster as root); otherwise the kind is left out. */
   postgresCluster: { version: string; name: string } | undefined;
   /** The workers' SEND_LEASE_MS: a paused worker is kept stopped until its claim's lease has expired. */
@@ -143,6 +145,11 @@ export class FaultInjector {
       case "reconciler-sigkill":
         fleet.killOne("reconciler", between(300, 2000));
         return;
+      case "relay-sigkill":
+        // Wherever it is: mid-batch (its rows' transaction rolls back), between marking rows relayed and enqueueing
+        // their jobs (the next relay's start-up sweep and the scheduler's one-off pass enqueue them), or idle.
+        fleet.killOne("relay", between(300, 2000));
+        return;
       case "scheduler-duplicate-pass":
         fleet.runOnce("scheduler");
         return;
@@ -151,8 +158,8 @@ export class FaultInjector {
         return;
       case "pg-terminate-backends":
         await this.adminQuery(
-          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-          [this.ctx.databaseName],
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY($1::text[]) AND pid <> pg_backend_pid()",
+          [this.ctx.databaseNames],
         );
         return;
       case "pg-restart":

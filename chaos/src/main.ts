@@ -11,13 +11,16 @@ import { CHAOS_CAMPAIGN, CHAOS_CAMPAIGN_STEPS, DRIP_TAIL_SECONDS, enrollOverTime
 import { FaultInjector, findPostgresCluster } from "./faults";
 import { forgeWebhooks } from "./forged-webhooks";
 import { faultSchedule, parseOptions } from "./options";
+import { createCallerDatabase, dropCallerDatabase, relaySources, SIGNUP_TAIL_SECONDS, signUpOverTime, unrelayedRows } from "./outbox-workload";
 import { ProcessFleet } from "./process-fleet";
 import { type BusinessChanges, CHAOS_PLAN, FIRST_LEAD_SECONDS, STEPS, changeSomeAppointments, seedWorkload } from "./workload";
 
 /**
- * `npm run chaos`: the fleet as separate OS processes (schedulers, workers) against a Redis of its own, a database
- * of its own and the provider simulator, a reminder workload that escalates through every plan step, a drip campaign
- * that a share of the same contacts are enrolled in over the run, and faults at evenly spread moments in storms
+ * `npm run chaos`: the fleet as separate OS processes (schedulers, workers, the relay) against a Redis of its own, a
+ * database of its own and the provider simulator, a reminder workload that escalates through every plan step, a drip
+ * campaign that a share of the same contacts are enrolled in over the run, users that another service (the example
+ * signup service, with a database of its own) signs up over the run, each with a welcome email asked for through
+ * its transactional outbox, and faults at evenly spread moments in storms
  * separated by calms. At the end the run is judged from the outside (checks.ts): what the providers accepted is
  * what was sent, and every due message that was not sent needs a reason the suite checks itself. The last line is
  * one JSON object; the exit code is non-zero on a violation.
@@ -38,7 +41,8 @@ async function main(): Promise<void> {
   const leads = Math.min(options.leads, appointments);
   log(
     `chaos: ${appointments} appointments x ${STEPS} steps (~${appointments * STEPS} messages), ` +
-      `${leads} of their contacts enrolled in a ${CHAOS_CAMPAIGN_STEPS.length}-step drip campaign, ${options.faults} faults, ` +
+      `${leads} of their contacts enrolled in a ${CHAOS_CAMPAIGN_STEPS.length}-step drip campaign, ` +
+      `${options.signups} signups through the example service's outbox, ${options.faults} faults, ` +
       `${options.workers} workers, ${options.schedulers} schedulers, starts spread over ${options.windowSeconds} s`,
   );
 
@@ -72,6 +76,8 @@ async function main(): Promise<void> {
   // The suite's own connection for the campaign's load and the enrollments (the product's calls, as a CRM makes them).
   const db = createDb(databaseUrl, { poolSize: 2 });
   const leadIds = await seedDripCampaign(db, databaseUrl, leads);
+  // The example signup service's own database, on the same cluster (pg-restart restarts it too).
+  const caller = await createCallerDatabase(ADMIN_URL);
 
   const logDir = path.join(ROOT, ".nudge", "chaos");
   rmSync(logDir, { recursive: true, force: true });
@@ -123,6 +129,9 @@ async function main(): Promise<void> {
   fleet.add("worker", options.workers);
   fleet.add("api", 1);
   fleet.add("reconciler", 1);
+  // The relay reads only these two; the other apps ignore them. LISTEN/NOTIFY wakes it at once; the poll is the
+  // safety net for a notification lost with a cut connection.
+  fleet.add("relay", 1, { RELAY_SOURCES: relaySources(caller), RELAY_POLL_MS: "1000" });
 
   const postgresCluster = findPostgresCluster(ADMIN_URL);
   const faults = new FaultInjector({
@@ -130,7 +139,7 @@ async function main(): Promise<void> {
     sim,
     restartRedis: () => redis.restart(),
     adminUrl: adminUrl.toString(),
-    databaseName,
+    databaseNames: [databaseName, caller.name],
     postgresCluster,
     sendLeaseMs: SEND_LEASE_MS,
     forgeWebhooks: () => forgeWebhooks(apiUrl, databaseUrl),
@@ -148,6 +157,8 @@ async function main(): Promise<void> {
   const changeAt = [faultStart + (lastStart - faultStart) / 3, faultStart + (2 * (lastStart - faultStart)) / 3];
   // Leads are enrolled from the first fault until their last step can still go out before the last start.
   const enrolling = enrollOverTime(db, leadIds, faultStart, Math.max(faultStart, lastStart - DRIP_TAIL_SECONDS * 1000), log);
+  // Users sign up at an even pace from the first fault until their welcome email can still go out before the last start.
+  const signingUp = signUpOverTime(caller.pool, options.signups, faultStart, Math.max(faultStart, lastStart - SIGNUP_TAIL_SECONDS * 1000), log);
   const faultTimes = schedule.at;
   const nextFault = () => faultTimes[0] ?? Number.POSITIVE_INFINITY;
   let nextProgress = Date.now();
@@ -192,14 +203,19 @@ async function main(): Promise<void> {
   faults.log.simulatorFaultsCleared();
   // Normally all enrolled long ago; if faults held it back, it finishes now (its pace asks for every lead by now),
   // within a minute: a lead it could not enroll by then is reported, not waited for.
-  const enrollDeadline = setTimeout(() => enrolling.stop(), 60_000);
-  const dripLeads = await enrolling.done;
+  const enrollDeadline = setTimeout(() => {
+    enrolling.stop();
+    signingUp.stop();
+  }, 60_000);
+  const [dripLeads, signups] = await Promise.all([enrolling.done, signingUp.done]);
   clearTimeout(enrollDeadline);
   log("chaos: faults stopped; waiting for every delivery to settle");
   const drainDeadline = Date.now() + 180_000;
   while (Date.now() < drainDeadline) {
     fleet.ensureRunning();
-    const open = await openWork(databaseUrl).catch(() => Number.POSITIVE_INFINITY);
+    const open = await Promise.all([openWork(databaseUrl), unrelayedRows(caller)])
+      .then(([nudge, outbox]) => nudge + outbox)
+      .catch(() => Number.POSITIVE_INFINITY);
     if (open === 0) break;
     log(await progress(databaseUrl, started, sim.records().length, faults.total, fleet));
     await sleep(2000);
@@ -212,13 +228,16 @@ async function main(): Promise<void> {
     changes,
     sendLeaseMs: SEND_LEASE_MS,
     dripLeads,
+    signups,
+    callerDatabaseUrl: caller.url,
   });
-  const { drips } = verdict;
+  const { drips, outbox } = verdict;
   await db.$disconnect();
   const callbacks = sim.callbackStats();
   await sim.close();
   await redis.stop();
   await dropDatabase(databaseName);
+  await dropCallerDatabase(ADMIN_URL, caller);
 
   log(
     `chaos: states ${JSON.stringify(verdict.states)}; business changes ` +
@@ -258,6 +277,18 @@ async function main(): Promise<void> {
       drips.stepsAccepted > 0 && drips.underFaults === 0 ? ["every drip step went out in a calm: nothing tested drips under faults"] : [],
     ],
     ["fewer drip leads enrolled than the workload asks for", dripLeads.length < leadIds.length ? [`${dripLeads.length} of ${leadIds.length} enrolled`] : []],
+    // The outbox, from the simulator's record: each committed user's welcome email once, none for a rolled-back one.
+    ["welcome emails accepted more than once", outbox.duplicates],
+    ["committed users with no welcome email", outbox.lost],
+    ["welcome emails for a signup that never committed", outbox.leaked],
+    [
+      "no welcome email sent while a fault was active",
+      outbox.accepted > 0 && outbox.underFaults === 0 ? ["every welcome email went out in a calm: nothing tested the outbox under faults"] : [],
+    ],
+    [
+      "fewer signups settled than the workload asks for",
+      outbox.committed + outbox.rolledBack < options.signups ? [`${outbox.committed + outbox.rolledBack} of ${options.signups} signups committed or rolled back`] : [],
+    ],
     [
       "no message owed in a calm",
       verdict.calm.owed === 0 ? ["no delivery was owed entirely outside the faults' windows: nothing tested that a calm loses nothing"] : [],
@@ -293,6 +324,17 @@ async function main(): Promise<void> {
         lost: drips.lost.length,
         strays: drips.strays.length,
         under_faults: drips.underFaults,
+      },
+      outbox: {
+        signups: outbox.signups,
+        committed: outbox.committed,
+        rolled_back: outbox.rolledBack,
+        ambiguous: outbox.ambiguous,
+        accepted: outbox.accepted,
+        duplicates: outbox.duplicates.length,
+        lost: outbox.lost.length,
+        leaked: outbox.leaked.length,
+        under_faults: outbox.underFaults,
       },
       max_per_recipient_hour: verdict.maxPerRecipientHour,
       seconds: Math.round((Date.now() - started) / 1000),
@@ -333,7 +375,7 @@ async function progress(databaseUrl: string, started: number, accepted: number, 
     await client.end().catch(() => undefined);
   }
   const t = Math.round((Date.now() - started) / 1000);
-  return `[${t}s] provider_requests=${accepted} ${states} faults=${faults} workers=${fleet.running("worker")} schedulers=${fleet.running("scheduler")}`;
+  return `[${t}s] provider_requests=${accepted} ${states} faults=${faults} workers=${fleet.running("worker")} schedulers=${fleet.running("scheduler")} relays=${fleet.running("relay")}`;
 }
 
 async function dropDatabase(name: string): Promise<void> {

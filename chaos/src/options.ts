@@ -10,6 +10,12 @@ export interface ChaosOptions {
    * step of the campaign. Default: one per 15 messages (200 in quick mode).
    */
   leads: number;
+  /**
+   * Users the example signup service signs up over the run (outbox-workload.ts), a tenth of them rolled back: each
+   * committed one owes a welcome email, relayed from the service's outbox. Default: one per 10 messages (300 in quick
+   * mode).
+   */
+  signups: number;
   workers: number;
   schedulers: number;
   /**
@@ -23,17 +29,20 @@ export interface ChaosOptions {
 
 /** Drip leads per reminder messages, by default: 200 leads (800 drip steps) beside quick mode's 3,000 reminders. */
 const MESSAGES_PER_LEAD = 15;
+/** Signups per reminder messages, by default: 300 beside quick mode's 3,000 reminders. */
+const MESSAGES_PER_SIGNUP = 10;
 /** 30 s of aftermath + the email's 60 s lead + a margin: the shortest calm in which a whole email is owed. */
 const MIN_CALM_SECONDS = 100;
 /** Storm and calm together, at most: long runs get several storms, so that recovery is tested more than once. */
 const CYCLE_SECONDS = 600;
 
-const QUICK: ChaosOptions = { messages: 3000, faults: 60, windowSeconds: 120, leads: 200, workers: 3, schedulers: 2, storms: 1, calmSeconds: MIN_CALM_SECONDS };
+const QUICK: ChaosOptions = { messages: 3000, faults: 60, windowSeconds: 120, leads: 200, signups: 300, workers: 3, schedulers: 2, storms: 1, calmSeconds: MIN_CALM_SECONDS };
 
-const USAGE = `usage: npm run chaos [-- [--quick] [--messages N] [--leads N] [--faults N] [--window SECONDS] [--workers N] [--storms N] [--calm SECONDS]]
-  --quick       (default) ${QUICK.messages} messages, ${QUICK.leads} drip leads, ${QUICK.faults} faults, a few minutes
+const USAGE = `usage: npm run chaos [-- [--quick] [--messages N] [--leads N] [--signups N] [--faults N] [--window SECONDS] [--workers N] [--storms N] [--calm SECONDS]]
+  --quick       (default) ${QUICK.messages} messages, ${QUICK.leads} drip leads, ${QUICK.signups} signups, ${QUICK.faults} faults, a few minutes
   --messages N  reminder messages in the workload (full mode: at least 100000)
   --leads N     contacts enrolled in the drip campaign over the run (default: one per ${MESSAGES_PER_LEAD} messages)
+  --signups N   users the example signup service signs up over the run (default: one per ${MESSAGES_PER_SIGNUP} messages)
   --faults N    faults to inject (full mode: at least 1000)
   --window S    seconds over which appointments start (default: enough for ~60 messages/s)
   --storms N    fault storms, each followed by a calm (default: one per ${CYCLE_SECONDS} s of run)
@@ -44,6 +53,7 @@ export function parseOptions(argv: readonly string[]): ChaosOptions {
   let windowGiven = false;
   let stormsGiven = false;
   let leadsGiven = false;
+  let signupsGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = () => {
@@ -56,6 +66,9 @@ export function parseOptions(argv: readonly string[]): ChaosOptions {
     else if (flag === "--leads") {
       options.leads = value();
       leadsGiven = true;
+    } else if (flag === "--signups") {
+      options.signups = value();
+      signupsGiven = true;
     } else if (flag === "--faults") options.faults = value();
     else if (flag === "--window") {
       options.windowSeconds = value();
@@ -69,6 +82,7 @@ export function parseOptions(argv: readonly string[]): ChaosOptions {
   }
   if (!windowGiven) options.windowSeconds = Math.max(QUICK.windowSeconds, Math.ceil(options.messages / 60));
   if (!leadsGiven) options.leads = Math.ceil(options.messages / MESSAGES_PER_LEAD);
+  if (!signupsGiven) options.signups = Math.ceil(options.messages / MESSAGES_PER_SIGNUP);
   if (!stormsGiven) options.storms = Math.max(1, Math.round(options.windowSeconds / CYCLE_SECONDS));
   return options;
 }

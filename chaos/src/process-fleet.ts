@@ -3,12 +3,14 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import path from "node:path";
 import { processState } from "./proc-state";
 
-export type AppName = "worker" | "scheduler" | "reconciler" | "api";
+export type AppName = "worker" | "scheduler" | "reconciler" | "api" | "relay";
 
 interface Slot {
   app: AppName;
   index: number;
   child?: ChildProcess;
+  /** What this app alone reads (the relay's sources), in every life. */
+  appEnv: Record<string, string>;
   extraEnv: Record<string, string>;
   /** Added to the next life only (a failpoint that must not survive the restart after it). */
   nextLifeEnv?: Record<string, string>;
@@ -46,9 +48,10 @@ export class ProcessFleet {
     private readonly logDir: string,
   ) {}
 
-  add(app: AppName, count: number): void {
+  /** Starts `count` processes of `app`, each with `appEnv` on top of the fleet's env in every life. */
+  add(app: AppName, count: number, appEnv: Record<string, string> = {}): void {
     for (let i = 0; i < count; i++) {
-      const slot: Slot = { app, index: this.slots.filter((s) => s.app === app).length, extraEnv: {}, restarting: false, held: false };
+      const slot: Slot = { app, index: this.slots.filter((s) => s.app === app).length, appEnv, extraEnv: {}, restarting: false, held: false };
       this.slots.push(slot);
       this.spawn(slot);
     }
@@ -156,7 +159,7 @@ export class ProcessFleet {
   }
 
   private spawn(slot: Slot): void {
-    slot.child = this.launch(`${slot.app}-${slot.index}`, slot.app, [], { ...slot.extraEnv, ...slot.nextLifeEnv });
+    slot.child = this.launch(`${slot.app}-${slot.index}`, slot.app, [], { ...slot.appEnv, ...slot.extraEnv, ...slot.nextLifeEnv });
     slot.nextLifeEnv = undefined;
   }
 
