@@ -3,7 +3,7 @@
  * PG_ADMIN_URL and REDIS_URL). Every section receives this plain object and reads nothing else.
  */
 
-export const SECTIONS = ["noop", "unsafe", "nudge", "latency", "scheduler", "memory", "drip"] as const;
+export const SECTIONS = ["noop", "unsafe", "nudge", "latency", "scheduler", "memory", "drip", "relay"] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
 export interface BenchConfig {
@@ -11,7 +11,7 @@ export interface BenchConfig {
   redisUrl: string;
   quick: boolean;
   sections: readonly SectionName[];
-  /** Jobs per throughput section (noop, unsafe peer, nudge). */
+  /** Jobs per throughput section (noop, unsafe peer, nudge), and outbox rows of the relay section. */
   messages: number;
   /** Worker concurrency of the throughput sections. */
   concurrency: number;
@@ -30,6 +30,8 @@ export interface BenchConfig {
   dripEnrollments: number;
   /** ... and of its smaller run, whose memory growth the main run's is compared with. */
   dripSmallEnrollments: number;
+  /** Outbox rows the relay claims and applies per transaction (RELAY_BATCH_SIZE) in the relay section. */
+  relayBatchSize: number;
 }
 
 const DEFAULTS = {
@@ -44,6 +46,7 @@ const DEFAULTS = {
   memoryConcurrency: 200,
   dripEnrollments: 100_000,
   dripSmallEnrollments: 10_000,
+  relayBatchSize: 100,
 };
 
 /** Small enough for a smoke check in well under a minute; the ratios are noisier but every code path runs. */
@@ -61,6 +64,7 @@ const NUMERIC_FLAGS: Record<string, keyof typeof DEFAULTS> = {
   "--memory-concurrency": "memoryConcurrency",
   "--drip-enrollments": "dripEnrollments",
   "--drip-small-enrollments": "dripSmallEnrollments",
+  "--relay-batch-size": "relayBatchSize",
 };
 
 export const USAGE = `Usage: npm run bench -- [--quick] [--only ${SECTIONS.join(",")}] [${Object.keys(NUMERIC_FLAGS)

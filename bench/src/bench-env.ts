@@ -78,7 +78,7 @@ export async function withBenchEnv<T>(config: BenchConfig, options: { poolSize: 
   }
 }
 
-async function dropDatabase(pgAdminUrl: string, name: string): Promise<void> {
+export async function dropDatabase(pgAdminUrl: string, name: string): Promise<void> {
   const admin = new Client({ connectionString: pgAdminUrl });
   admin.on("error", () => undefined); // the query's own rejection reports it
   await admin.connect();

@@ -11,6 +11,7 @@ import { fmt, progress, Report, round, verdict, type Target } from "./report";
 import { baselineNoop } from "./sections/baseline-noop";
 import { DRIP_TARGETS, dripPass } from "./sections/drip-pass";
 import { latencyBound } from "./sections/latency-bound";
+import { RELAY_TARGETS, relaySection } from "./sections/relay";
 import { nudgePipeline } from "./sections/nudge-pipeline";
 import { schedulerPasses } from "./sections/scheduler-passes";
 import { unsafePeer } from "./sections/unsafe-peer";
@@ -24,6 +25,7 @@ const RUNNERS = {
   scheduler: schedulerPasses,
   memory: workerMemory,
   drip: dripPass,
+  relay: relaySection,
 } satisfies Record<SectionName, (config: BenchConfig, report: Report) => Promise<unknown>>;
 
 type Results = { [K in SectionName]?: Awaited<ReturnType<(typeof RUNNERS)[K]>> };
@@ -36,6 +38,7 @@ const TARGETS = {
   repass_vs_pass: { atMost: 0.01 },
   worker_peak_rss_mb: { atMost: 250 },
   ...DRIP_TARGETS,
+  ...RELAY_TARGETS,
 } as const;
 
 async function main(): Promise<number> {
@@ -48,7 +51,8 @@ async function main(): Promise<number> {
       `sizes: messages ${fmt.count(config.messages)} (c=${config.concurrency}), latency jobs ${fmt.count(config.latencyJobs)} ` +
       `(c=${config.latencyConcurrency}, ${config.latencyMs} ms), appointments ${fmt.count(config.appointments)}, ` +
       `worker-memory reminders ${fmt.count(config.memoryReminders)} (c=${config.memoryConcurrency}), ` +
-      `drip enrollments ${fmt.count(config.dripEnrollments)} and ${fmt.count(config.dripSmallEnrollments)} (batch size ${config.batchSize})\n\n`,
+      `drip enrollments ${fmt.count(config.dripEnrollments)} and ${fmt.count(config.dripSmallEnrollments)} (batch size ${config.batchSize}), ` +
+      `relay outbox rows ${fmt.count(config.messages)} (RELAY_BATCH_SIZE ${config.relayBatchSize})\n\n`,
   );
 
   const report = new Report();
@@ -81,6 +85,8 @@ async function main(): Promise<number> {
     drip_pass_vs_addbulk: results.drip?.drip_pass_vs_addbulk ?? null,
     drip_repass_vs_pass: results.drip?.drip_repass_vs_pass ?? null,
     drip_rss_growth_large_vs_small: results.drip?.drip_rss_growth_large_vs_small ?? null,
+    // Measured within the relay section (its own addBulk baseline).
+    relay_vs_addbulk: results.relay?.relay_vs_addbulk ?? null,
   };
 
   report.heading("ratios (measured in this run; targets are for reading, not asserted)");
@@ -93,6 +99,7 @@ async function main(): Promise<number> {
     drip_pass_vs_addbulk: `drip pass jobs/s / plain addBulk jobs/s (${fmt.count(config.dripEnrollments)}, same run)`,
     drip_repass_vs_pass: "repeated drip pass s / first drip pass s",
     drip_rss_growth_large_vs_small: `drip pass RSS growth at ${fmt.count(config.dripEnrollments)} / at ${fmt.count(config.dripSmallEnrollments)}`,
+    relay_vs_addbulk: `relay outbox rows/s (to enqueued) / plain addBulk jobs/s (${fmt.count(config.messages)}, same run)`,
   };
   for (const key of Object.keys(ratios) as (keyof typeof ratios)[]) {
     const target = (TARGETS as Record<string, Target>)[key];
@@ -106,7 +113,7 @@ async function main(): Promise<number> {
 
   const problems = [
     ...Object.entries(errors).map(([s, m]) => `${s}: ${m}`),
-    ...(["nudge", "latency", "memory", "drip"] as const).flatMap((s) => (results[s]?.problems ?? []).map((p) => `${s}: ${p}`)),
+    ...(["nudge", "latency", "memory", "drip", "relay"] as const).flatMap((s) => (results[s]?.problems ?? []).map((p) => `${s}: ${p}`)),
   ];
   const json = {
     machine,
@@ -124,6 +131,7 @@ async function main(): Promise<number> {
       memory_concurrency: config.memoryConcurrency,
       drip_enrollments: config.dripEnrollments,
       drip_small_enrollments: config.dripSmallEnrollments,
+      relay_batch_size: config.relayBatchSize,
     },
     baseline_noop: results.noop ?? null,
     unsafe_peer: results.unsafe ?? null,
@@ -132,6 +140,7 @@ async function main(): Promise<number> {
     scheduler: results.scheduler ?? null,
     worker_memory: results.memory ?? null,
     drip: results.drip ?? null,
+    relay: results.relay ?? null,
     ...ratios,
     worker_peak_rss_mb: results.memory?.peak_rss_mb ?? null,
     section_s: sectionSeconds,

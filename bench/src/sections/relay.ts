@@ -1,0 +1,180 @@
+import { outboxMigrationSql } from "@nudge/client";
+import { ensureDatabase } from "@nudge/db";
+import { createQueue, deleteQueueKeys } from "@nudge/queue";
+import { Queue } from "bullmq";
+import { Client } from "pg";
+import type { BenchConfig } from "../bench-config";
+import { type BenchEnv, dropDatabase, withBenchEnv } from "../bench-env";
+import { startChild } from "../child-app";
+import { fmt, progress, round, verdict, type Report } from "../report";
+
+/** Issue 10, acceptance 5: the relay's rate next to plain BullMQ addBulk of as many jobs, same run. */
+export const RELAY_TARGETS = { relay_vs_addbulk: { atLeast: 0.5 } } as const;
+
+export interface RelayResult {
+  rows: number;
+  relay_batch_size: number;
+  seed_s: number;
+  addbulk_s: number;
+  addbulk_jobs_per_s: number;
+  relay_s: number;
+  relay_rows_per_s: number;
+  relay_vs_addbulk: number;
+  batches_logged: number;
+  problems: string[];
+}
+
+const SECTION = "relay";
+const SOURCE = "bench-caller";
+const ADDBULK_QUEUE = "bench-relay-addbulk";
+/** The relay's own enqueue chunk (one-off-enqueuer.ts), so that the baseline adds jobs as the relay does. */
+const ADDBULK_CHUNK = 500;
+const POLL_MS = 20;
+const TIMEOUT_MS = 10 * 60_000;
+
+/**
+ * The relay (`apps/relay/src/main.ts`, in its own process as in production) moving `messages` message.send rows from
+ * a caller's outbox (a scratch database with @nudge/client's migration) into Nudge's database, end to end: from the
+ * commit of the rows (one transaction, so one NOTIFY wakes the relay) until every row is a one_off_messages row
+ * marked enqueued with its job in the queue. Next to it, in the same run, plain BullMQ addBulk of as many one-off
+ * jobs (id-only payloads, jobId = key) in the relay's chunks: what the relay adds on top of enqueueing is the price
+ * of Postgres being the record.
+ */
+export async function relaySection(config: BenchConfig, report: Report): Promise<RelayResult> {
+  const n = config.messages;
+  return withBenchEnv(config, { poolSize: 2 }, async (env) => {
+    const callerName = `${new URL(env.databaseUrl).pathname.slice(1)}_caller`;
+    const callerUrl = new URL(env.databaseUrl);
+    callerUrl.pathname = `/${callerName}`;
+    await ensureDatabase(callerUrl.toString());
+    const caller = new Client({ connectionString: callerUrl.toString() });
+    caller.on("error", (error) => progress(`caller database connection lost: ${error.message}`));
+    try {
+      await caller.connect();
+      await caller.query(outboxMigrationSql());
+      return await measure(config, env, caller, callerUrl.toString(), n, report);
+    } finally {
+      await caller.end().catch(() => undefined);
+      await dropDatabase(config.pgAdminUrl, callerName).catch((error: unknown) => progress(`cleanup failed: ${(error as Error).message}`));
+    }
+  });
+}
+
+async function measure(config: BenchConfig, env: BenchEnv, caller: Client, callerUrl: string, n: number, report: Report): Promise<RelayResult> {
+  const problems: string[] = [];
+  const batchSize = config.relayBatchSize;
+
+  // The baseline first, then its keys deleted: the relay meets Redis as the baseline did.
+  const bulkQueue = createQueue("one-off", env.redis, env.prefix);
+  const queue = new Queue(ADDBULK_QUEUE, { connection: env.redis, prefix: env.prefix });
+  await queue.waitUntilReady();
+  const bulkStarted = performance.now();
+  for (let from = 1; from <= n; from += ADDBULK_CHUNK) {
+    const jobs = [];
+    for (let id = from; id < Math.min(from + ADDBULK_CHUNK, n + 1); id++) {
+      const key = `oneoff.msg-${id}`;
+      jobs.push({ name: "one-off", data: { key, messageId: id }, opts: { jobId: key } });
+    }
+    await queue.addBulk(jobs);
+  }
+  const bulkSeconds = (performance.now() - bulkStarted) / 1000;
+  await queue.close();
+  await deleteQueueKeys(env.redis, `${env.prefix}:${ADDBULK_QUEUE}`);
+  const bulkRate = n / bulkSeconds;
+  report.row(SECTION, `plain BullMQ addBulk, ${fmt.count(n)}`, fmt.rate(bulkRate), `chunks of ${ADDBULK_CHUNK}, one-off payloads (id only), jobId = key, in this process`);
+
+  const child = startChild("apps/relay/src/main.ts", {
+    DATABASE_URL: env.databaseUrl,
+    REDIS_URL: env.redisUrl,
+    QUEUE_PREFIX: env.prefix,
+    RELAY_SOURCES: JSON.stringify([{ name: SOURCE, url: callerUrl }]),
+    RELAY_BATCH_SIZE: String(batchSize),
+    LOG_LEVEL: "info",
+  });
+  try {
+    await waitForLine(child.lines, child.exited, /"msg":"relay started"/);
+
+    progress(`${SECTION}: writing ${fmt.count(n)} message.send rows into the caller's outbox`);
+    const seedStarted = performance.now();
+    // One transaction, as a burst of signups would commit them: the relay is woken once and drains the backlog.
+    await caller.query(
+      `INSERT INTO nudge_outbox (source, idempotency_key, kind, payload)
+       SELECT $1, 'welcome-' || i, 'message.send',
+              jsonb_build_object('contact', jsonb_build_object('id', 'user-' || i, 'name', 'User ' || i, 'email', 'user-' || i || '@example.com'),
+                                 'channel', 'email', 'subject', 'Welcome', 'body', 'Welcome aboard, user ' || i)
+       FROM generate_series(1, $2::int) AS i`,
+      [SOURCE, n],
+    );
+    const relayStarted = performance.now();
+    const seedSeconds = (relayStarted - seedStarted) / 1000;
+    report.row(SECTION, `seed ${fmt.count(n)} outbox rows`, fmt.seconds(seedSeconds), "one INSERT ... SELECT, one commit, one NOTIFY");
+
+    const relaySeconds = await waitUntilEnqueued(env, n, relayStarted, child.exited);
+    const relayRate = n / relaySeconds;
+    const ratio = round(relayRate / bulkRate);
+
+    const [counts] = (
+      await env.sql.query<{ requests: number; messages: number; enqueued: number; contacts: number }>(
+        `SELECT (SELECT count(*)::int FROM relay_requests WHERE outcome = 'applied') AS requests,
+                (SELECT count(*)::int FROM one_off_messages) AS messages,
+                (SELECT count(*)::int FROM one_off_messages WHERE enqueued) AS enqueued,
+                (SELECT count(*)::int FROM contacts) AS contacts`,
+      )
+    ).rows;
+    const unrelayed = Number((await caller.query<{ n: string }>(`SELECT count(*) AS n FROM nudge_outbox WHERE relayed_at IS NULL OR last_error IS NOT NULL`)).rows[0]!.n);
+    const jobs = await bulkQueue.getWaitingCount().finally(() => bulkQueue.close());
+    if (counts!.requests !== n || counts!.messages !== n || counts!.contacts !== n) problems.push(`Nudge's database has ${JSON.stringify(counts)} for ${n} outbox rows`);
+    if (unrelayed !== 0) problems.push(`${unrelayed} outbox rows not relayed cleanly`);
+    if (jobs !== n) problems.push(`${jobs} one-off jobs waiting for ${n} messages`);
+    const batches = child.lines.filter((line) => line.includes('"msg":"batch relayed"')).length;
+    const complaints = child.lines.filter((line) => /"level":(40|50|60)/.test(line));
+    if (complaints.length > 0) problems.push(`the relay logged ${complaints.length} warning or error line(s), first: ${complaints[0]!.slice(0, 300)}`);
+
+    report.row(
+      SECTION,
+      `relay, outbox -> enqueued, ${fmt.count(n)}`,
+      `${Math.round(relayRate).toLocaleString("en-US")} rows/s`,
+      `${fmt.seconds(relaySeconds)}; RELAY_BATCH_SIZE ${batchSize}, ${batches} batches; its own process`,
+    );
+    report.row(SECTION, "relay rate / addBulk rate", fmt.ratio(ratio), verdict(ratio, RELAY_TARGETS.relay_vs_addbulk));
+    for (const problem of problems) report.error(SECTION, problem);
+    return {
+      rows: n,
+      relay_batch_size: batchSize,
+      seed_s: round(seedSeconds),
+      addbulk_s: round(bulkSeconds),
+      addbulk_jobs_per_s: round(bulkRate, 1),
+      relay_s: round(relaySeconds),
+      relay_rows_per_s: round(relayRate, 1),
+      relay_vs_addbulk: ratio,
+      batches_logged: batches,
+      problems,
+    };
+  } finally {
+    await child.stop(30_000);
+  }
+}
+
+async function waitForLine(lines: readonly string[], exited: Promise<unknown>, pattern: RegExp): Promise<void> {
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const deadline = Date.now() + 60_000;
+  while (!lines.some((line) => pattern.test(line))) {
+    if (gone) throw new Error(`the relay exited before starting: ${lines.slice(-5).join(" | ").slice(0, 600)}`);
+    if (Date.now() > deadline) throw new Error(`the relay did not start within 60 s: ${lines.slice(-5).join(" | ").slice(0, 600)}`);
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+/** Seconds from `started` until every message is marked enqueued (its job added first): polled on Nudge's database. */
+async function waitUntilEnqueued(env: BenchEnv, n: number, started: number, exited: Promise<unknown>): Promise<number> {
+  let gone = false;
+  void exited.then(() => (gone = true));
+  for (;;) {
+    const { rows } = await env.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM one_off_messages WHERE enqueued`);
+    if (rows[0]!.n >= n) return (performance.now() - started) / 1000;
+    if (gone) throw new Error(`the relay exited with ${rows[0]!.n} of ${n} messages enqueued`);
+    if (performance.now() - started > TIMEOUT_MS) throw new Error(`${rows[0]!.n} of ${n} messages enqueued after ${TIMEOUT_MS / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
