@@ -105,8 +105,8 @@ export class SourceRelay {
       const { rows } = await client.query<OutboxRow>(
         `SELECT id::text AS id, source, idempotency_key AS "idempotencyKey", kind, subject,
                 subject_version::text AS "subjectVersion", payload
-         FROM nudge_outbox WHERE relayed_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [batchSize],
+         FROM nudge_outbox WHERE relayed_at IS NULL AND id > $2 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        [batchSize, this.claimAfter],
       );
       report.claimed = rows.length;
       const relayed: string[] = [];
@@ -182,6 +182,7 @@ export class SourceRelay {
         ]);
       }
       await client.query("COMMIT");
+      this.advanceClaim(rows, batchSize, failure !== undefined);
       if (relayed.length > 0) await failpoint("after-outbox-mark");
       enqueuer.add(oneOffs);
     } catch (error) {
@@ -198,6 +199,26 @@ export class SourceRelay {
       });
     }
     return report;
+  }
+
+  /**
+   * Where the next claim starts. Rows marked relayed leave their entries in the outbox's partial index until a vacuum,
+   * so a claim from the start of a backlog walks over every row relayed since: draining 20,000 rows that way costs a
+   * quadratic scan. While batches come back full, the next one starts after the last id claimed. It starts from the
+   * beginning again after a short batch (the backlog is drained), a failure (its rows are still there), and at least
+   * once a poll interval, so that a row whose transaction committed late under a lower id waits at most that long.
+   */
+  private claimAfter = "0";
+  private claimRestartedAt = 0;
+
+  private advanceClaim(rows: readonly OutboxRow[], batchSize: number, failed: boolean): void {
+    const now = Date.now();
+    if (failed || rows.length < batchSize || now - this.claimRestartedAt >= this.options.pollMs) {
+      this.claimAfter = "0";
+      this.claimRestartedAt = now;
+      return;
+    }
+    this.claimAfter = rows[rows.length - 1]!.id;
   }
 
   /** Deletes relayed rows older than the retention, a chunk at a time. Returns how many went. */
