@@ -105,7 +105,9 @@ export class SourceRelay {
       const { rows } = await client.query<OutboxRow>(
         `SELECT id::text AS id, source, idempotency_key AS "idempotencyKey", kind, subject,
                 subject_version::text AS "subjectVersion", payload
-         FROM nudge_outbox WHERE relayed_at IS NULL AND id > $2 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+         FROM nudge_outbox o WHERE o.relayed_at IS NULL AND o.id > $2
+         -- o.id, not id: ORDER BY takes an output column's name first, and the output id is text ("10" < "9").
+         ORDER BY o.id LIMIT $1 FOR UPDATE SKIP LOCKED`,
         [batchSize, this.claimAfter],
       );
       report.claimed = rows.length;
