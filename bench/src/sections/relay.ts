@@ -18,6 +18,8 @@ export interface RelayResult {
   addbulk_s: number;
   addbulk_jobs_per_s: number;
   relay_s: number;
+  /** When the relay's last batch committed its outbox marks (the relay's log), from the same start. */
+  relay_last_batch_marked_s: number;
   relay_rows_per_s: number;
   relay_vs_addbulk: number;
   batches_logged: number;
@@ -93,6 +95,8 @@ async function measure(config: BenchConfig, env: BenchEnv, caller: Client, calle
   });
   try {
     await waitForLine(child.lines, child.exited, /"msg":"relay started"/);
+    // Its LISTEN connection comes up after that line: rows committed before it would wait for the poll, not the NOTIFY.
+    await waitForListener(caller, child.exited);
 
     progress(`${SECTION}: writing ${fmt.count(n)} message.send rows into the caller's outbox`);
     const seedStarted = performance.now();
@@ -106,6 +110,7 @@ async function measure(config: BenchConfig, env: BenchEnv, caller: Client, calle
       [SOURCE, n],
     );
     const relayStarted = performance.now();
+    const relayStartedAt = Date.now();
     const seedSeconds = (relayStarted - seedStarted) / 1000;
     report.row(SECTION, `seed ${fmt.count(n)} outbox rows`, fmt.seconds(seedSeconds), "one INSERT ... SELECT, one commit, one NOTIFY");
 
@@ -126,7 +131,11 @@ async function measure(config: BenchConfig, env: BenchEnv, caller: Client, calle
     if (counts!.requests !== n || counts!.messages !== n || counts!.contacts !== n) problems.push(`Nudge's database has ${JSON.stringify(counts)} for ${n} outbox rows`);
     if (unrelayed !== 0) problems.push(`${unrelayed} outbox rows not relayed cleanly`);
     if (jobs !== n) problems.push(`${jobs} one-off jobs waiting for ${n} messages`);
-    const batches = child.lines.filter((line) => line.includes('"msg":"batch relayed"')).length;
+    const batchLines = child.lines.filter((line) => line.includes('"msg":"batch relayed"'));
+    const batches = batchLines.length;
+    // The relay's own clock (pino's `time`) on its last batch: the outbox side done; the rest is the enqueuer.
+    const lastBatchAt = batches > 0 ? Date.parse((JSON.parse(batchLines[batches - 1]!) as { time: string }).time) : relayStartedAt;
+    const markedSeconds = (lastBatchAt - relayStartedAt) / 1000;
     const complaints = child.lines.filter((line) => /"level":(40|50|60)/.test(line));
     if (complaints.length > 0) problems.push(`the relay logged ${complaints.length} warning or error line(s), first: ${complaints[0]!.slice(0, 300)}`);
 
@@ -134,7 +143,7 @@ async function measure(config: BenchConfig, env: BenchEnv, caller: Client, calle
       SECTION,
       `relay, outbox -> enqueued, ${fmt.count(n)}`,
       `${Math.round(relayRate).toLocaleString("en-US")} rows/s`,
-      `${fmt.seconds(relaySeconds)}; RELAY_BATCH_SIZE ${batchSize}, ${batches} batches; its own process`,
+      `${fmt.seconds(relaySeconds)} (last outbox batch marked at ${fmt.seconds(markedSeconds)}); RELAY_BATCH_SIZE ${batchSize}, ${batches} batches; its own process`,
     );
     report.row(SECTION, "relay rate / addBulk rate", fmt.ratio(ratio), verdict(ratio, RELAY_TARGETS.relay_vs_addbulk));
     for (const problem of problems) report.error(SECTION, problem);
@@ -145,6 +154,7 @@ async function measure(config: BenchConfig, env: BenchEnv, caller: Client, calle
       addbulk_s: round(bulkSeconds),
       addbulk_jobs_per_s: round(bulkRate, 1),
       relay_s: round(relaySeconds),
+      relay_last_batch_marked_s: round(markedSeconds),
       relay_rows_per_s: round(relayRate, 1),
       relay_vs_addbulk: ratio,
       batches_logged: batches,
@@ -162,6 +172,21 @@ async function waitForLine(lines: readonly string[], exited: Promise<unknown>, p
   while (!lines.some((line) => pattern.test(line))) {
     if (gone) throw new Error(`the relay exited before starting: ${lines.slice(-5).join(" | ").slice(0, 600)}`);
     if (Date.now() > deadline) throw new Error(`the relay did not start within 60 s: ${lines.slice(-5).join(" | ").slice(0, 600)}`);
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+async function waitForListener(caller: Client, exited: Promise<unknown>): Promise<void> {
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const { rows } = await caller.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`,
+    );
+    if (rows[0]!.n > 0) return;
+    if (gone) throw new Error("the relay exited before listening on the caller's outbox");
+    if (Date.now() > deadline) throw new Error("the relay did not LISTEN on the caller's outbox within 60 s");
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
