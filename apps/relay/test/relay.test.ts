@@ -239,6 +239,16 @@ describe("a batch in one transaction", () => {
     expect(refs).toEqual([{ externalId: "u-10", version: ids[4] }, { externalId: "u-9", version: ids[3] }]);
   });
 
+  it("claims rows in numeric id order: the first batch of 5 of 12 rows is rows 1 to 5, not 1, 10, 11, 12, 2", async () => {
+    const ids = await world.insert(Array.from({ length: 12 }, (_, i) => sms(`o-${i + 1}`, `u-${i + 1}`)));
+    const { relay } = world.relay({ batchSize: 5 });
+    expect(await relay.relayBatch()).toMatchObject({ claimed: 5, applied: 5 });
+    expect((await world.outboxRows()).filter((r) => r.relayedAt !== null).map((r) => r.id)).toEqual(ids.slice(0, 5));
+    expect(await relay.relayBatch()).toMatchObject({ claimed: 5 });
+    expect(await relay.relayBatch()).toMatchObject({ claimed: 2 });
+    expect((await world.outboxRows()).every((r) => r.relayedAt !== null)).toBe(true);
+  });
+
   it("one row Postgres rejects: the batch is applied row by row, that row refused, the others applied", async () => {
     await nudgeRows(
       world.db,
