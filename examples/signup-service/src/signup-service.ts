@@ -29,6 +29,10 @@ export interface Signup {
  */
 export async function signUp(pool: Pool, signup: Signup, options: { failAfterWrites?: boolean } = {}): Promise<{ userId: number }> {
   const client = await pool.connect();
+  // A connection cut between two statements (a database restart) emits `error` on the client; without a listener
+  // that would crash the service. The statement in flight fails and reports it below instead.
+  const onError = () => undefined;
+  client.on("error", onError);
   try {
     await client.query("BEGIN");
     const { rows } = await client.query<{ id: string }>("INSERT INTO users (email, name) VALUES ($1, $2) RETURNING id", [signup.email, signup.name]);
@@ -45,6 +49,7 @@ export async function signUp(pool: Pool, signup: Signup, options: { failAfterWri
     await client.query("ROLLBACK").catch(() => undefined);
     throw error;
   } finally {
+    client.off("error", onError);
     client.release();
   }
 }
