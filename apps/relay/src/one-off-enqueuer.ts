@@ -1,5 +1,5 @@
 import { oneOffKey, withDeadline } from "@nudge/core";
-import { type Db, sqlPool } from "@nudge/db";
+import { type Db, markOneOffsEnqueued, sqlPool } from "@nudge/db";
 import type { Logger } from "@nudge/logger";
 import { backoffDelay, enqueue, type Redis } from "@nudge/queue";
 import type { Queue } from "bullmq";
@@ -79,7 +79,8 @@ export class OneOffEnqueuer {
           timeoutMs,
           () => new Error(`Redis did not acknowledge the enqueue within ${timeoutMs} ms`),
         );
-        await sqlPool(db).query(`UPDATE one_off_messages SET enqueued = true WHERE id = ANY($1::int[])`, [ids]);
+        // The ledger's own mark (rows locked in id order, as the scheduler's sweep locks them).
+        await markOneOffsEnqueued(db, ids);
         for (const id of ids) this.pending.delete(id);
         if (this.failures > 0) logger.info({ after: this.failures }, "one-off enqueue recovered");
         this.failures = 0;
