@@ -8,20 +8,19 @@ import {
 } from "@nudge/campaigns";
 import { dripKey } from "@nudge/core";
 import { createDb, type Db, DeliveryLedger } from "@nudge/db";
-import { createLogger } from "@nudge/logger";
 import { createCrmGateway } from "@nudge/providers";
-import { type Failpoint, leaseFor, SendGuard } from "@nudge/send-guard";
+import type { Failpoint } from "@nudge/send-guard";
 import { simulatorProviderEnv, SIMULATOR_TWILIO_AUTH_TOKEN, startSimulator, type Simulator } from "@nudge/simulator";
 import { advanceDatabaseClock, createContact, createTestDatabase, databaseNow, setDatabaseClock, type TestDatabase } from "@nudge/testing";
 import { UnrecoverableError } from "bullmq";
 import { type DripOutcome, DripStepNotDue, processDripStep } from "../src/drip.processor";
+import { guardOnSimulator } from "./guard-on-simulator";
 
 /**
  * The drip processor in this process, on a real database and the provider simulator through the real SDKs, so that
  * a test can hold the guard at a named point while a stop or a migration commits. What was sent is read from the
  * simulator's record.
  */
-const TIMEOUT_MS = 1_000;
 let database: TestDatabase;
 let db: Db;
 let sim: Simulator;
@@ -42,15 +41,7 @@ afterAll(async () => {
 
 function deps() {
   const env = simulatorProviderEnv(sim.url);
-  const guard = new SendGuard({
-    db,
-    providers: {
-      twilio: { accountSid: env.TWILIO_ACCOUNT_SID!, authToken: env.TWILIO_AUTH_TOKEN!, from: env.TWILIO_FROM_NUMBER!, baseUrl: sim.url, statusCallbackUrl: "http://127.0.0.1:9/cb", timeoutMs: TIMEOUT_MS },
-      sendgrid: { apiKey: env.SENDGRID_API_KEY!, from: env.SENDGRID_FROM_EMAIL!, baseUrl: sim.url, timeoutMs: TIMEOUT_MS },
-    },
-    leaseMs: leaseFor(TIMEOUT_MS),
-    providerTimeoutMs: TIMEOUT_MS,
-    logger: createLogger("test", "silent"),
+  const guard = guardOnSimulator(db, sim, {
     failpoint: async (name) => {
       if (!hold || hold.at !== name) return;
       const { reached, release } = hold;

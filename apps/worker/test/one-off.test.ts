@@ -1,13 +1,12 @@
 import { oneOffKey } from "@nudge/core";
 import { createDb, type Db } from "@nudge/db";
-import { createLogger } from "@nudge/logger";
-import { leaseFor, SendGuard } from "@nudge/send-guard";
-import { simulatorProviderEnv, SIMULATOR_TWILIO_AUTH_TOKEN, startSimulator, type Simulator } from "@nudge/simulator";
+import type { SendGuard } from "@nudge/send-guard";
+import { SIMULATOR_TWILIO_AUTH_TOKEN, startSimulator, type Simulator } from "@nudge/simulator";
 import { createContact, createTestDatabase, type TestDatabase } from "@nudge/testing";
 import { processOneOff } from "../src/one-off.processor";
+import { guardOnSimulator } from "./guard-on-simulator";
 
 /** One-off messages (written by the relay) through the send guard, judged by the simulator's record. */
-const TIMEOUT_MS = 1_000;
 let database: TestDatabase;
 let db: Db;
 let sim: Simulator;
@@ -17,17 +16,7 @@ beforeAll(async () => {
   database = await createTestDatabase();
   db = createDb(database.url);
   sim = await startSimulator({ port: 0, twilioAuthToken: SIMULATOR_TWILIO_AUTH_TOKEN });
-  const env = simulatorProviderEnv(sim.url);
-  guard = new SendGuard({
-    db,
-    providers: {
-      twilio: { accountSid: env.TWILIO_ACCOUNT_SID!, authToken: env.TWILIO_AUTH_TOKEN!, from: env.TWILIO_FROM_NUMBER!, baseUrl: sim.url, statusCallbackUrl: "http://127.0.0.1:9/cb", timeoutMs: TIMEOUT_MS },
-      sendgrid: { apiKey: env.SENDGRID_API_KEY!, from: env.SENDGRID_FROM_EMAIL!, baseUrl: sim.url, timeoutMs: TIMEOUT_MS },
-    },
-    leaseMs: leaseFor(TIMEOUT_MS),
-    providerTimeoutMs: TIMEOUT_MS,
-    logger: createLogger("test", "silent"),
-  });
+  guard = guardOnSimulator(db, sim);
 });
 afterAll(async () => {
   await sim.close();
