@@ -1,0 +1,2 @@
+// The ops dashboard: Bull Board behind a login, and Nudge's own pages beside it.
+export {};
