@@ -32,6 +32,8 @@ export interface BenchConfig {
   dripSmallEnrollments: number;
   /** Outbox rows the relay claims and applies per transaction (RELAY_BATCH_SIZE) in the relay section. */
   relayBatchSize: number;
+  /** RELAY_CONCURRENCY: batch loops per source (the relay's default). */
+  relayConcurrency: number;
 }
 
 const DEFAULTS = {
@@ -46,7 +48,8 @@ const DEFAULTS = {
   memoryConcurrency: 200,
   dripEnrollments: 100_000,
   dripSmallEnrollments: 10_000,
-  relayBatchSize: 100,
+  relayBatchSize: 500,
+  relayConcurrency: 2,
 };
 
 /** Small enough for a smoke check in well under a minute; the ratios are noisier but every code path runs. */
@@ -65,6 +68,7 @@ const NUMERIC_FLAGS: Record<string, keyof typeof DEFAULTS> = {
   "--drip-enrollments": "dripEnrollments",
   "--drip-small-enrollments": "dripSmallEnrollments",
   "--relay-batch-size": "relayBatchSize",
+  "--relay-concurrency": "relayConcurrency",
 };
 
 export const USAGE = `Usage: npm run bench -- [--quick] [--only ${SECTIONS.join(",")}] [${Object.keys(NUMERIC_FLAGS)

@@ -52,7 +52,7 @@ async function main(): Promise<number> {
       `(c=${config.latencyConcurrency}, ${config.latencyMs} ms), appointments ${fmt.count(config.appointments)}, ` +
       `worker-memory reminders ${fmt.count(config.memoryReminders)} (c=${config.memoryConcurrency}), ` +
       `drip enrollments ${fmt.count(config.dripEnrollments)} and ${fmt.count(config.dripSmallEnrollments)} (batch size ${config.batchSize}), ` +
-      `relay outbox rows ${fmt.count(config.messages)} (RELAY_BATCH_SIZE ${config.relayBatchSize})\n\n`,
+      `relay outbox rows ${fmt.count(config.messages)} (RELAY_BATCH_SIZE ${config.relayBatchSize}, RELAY_CONCURRENCY ${config.relayConcurrency})\n\n`,
   );
 
   const report = new Report();
@@ -132,6 +132,7 @@ async function main(): Promise<number> {
       drip_enrollments: config.dripEnrollments,
       drip_small_enrollments: config.dripSmallEnrollments,
       relay_batch_size: config.relayBatchSize,
+      relay_concurrency: config.relayConcurrency,
     },
     baseline_noop: results.noop ?? null,
     unsafe_peer: results.unsafe ?? null,

@@ -41,8 +41,10 @@ const schema = z
      * name is refused, so that one service cannot write requests under another's name.
      */
     RELAY_SOURCES: sourcesSchema,
-    /** Outbox rows claimed per transaction. */
-    RELAY_BATCH_SIZE: positiveInt(100),
+    /** Outbox rows claimed per transaction: larger batches amortise each transaction's round trips and commits. */
+    RELAY_BATCH_SIZE: positiveInt(500),
+    /** Batch loops per source database, each with a transaction of its own (see SourceRelay's `concurrency`). */
+    RELAY_CONCURRENCY: positiveInt(2),
     /** The safety-net poll: LISTEN/NOTIFY wakes the relay at once; this catches a notification lost with its connection. */
     RELAY_POLL_MS: positiveInt(5_000),
     /** Relayed outbox rows are deleted from the caller's database after this long. */

@@ -27,9 +27,9 @@ export async function runRelay(): Promise<void> {
   const logger = createLogger("relay", env.LOG_LEVEL);
   await checkPostgres(env.DATABASE_URL);
   await assertMigrated(env.DATABASE_URL);
-  // Per source: a request transaction, and an enroll or stop (their own transactions) right after it; plus the
-  // enqueuer's statements.
-  const db = createDb(env.DATABASE_URL, { poolSize: 2 + 2 * env.RELAY_SOURCES.length });
+  // Per batch loop of each source: a request transaction, and an enroll or stop (their own transactions) right after
+  // it; plus the enqueuer's statements.
+  const db = createDb(env.DATABASE_URL, { poolSize: 2 + 2 * env.RELAY_CONCURRENCY * env.RELAY_SOURCES.length });
   if (env.NODE_ENV !== "test") await assertProductionClock(db);
   await Promise.all([
     checkRedis(env.REDIS_URL).catch((error: unknown) => logger.warn({ err: (error as Error).message }, "Redis is not answering; one-off jobs wait for it, relaying goes on")),
@@ -50,11 +50,13 @@ export async function runRelay(): Promise<void> {
     (source) =>
       new SourceRelay({
         source,
-        pool: openSqlPool(source.url, 3),
+        // A connection per batch loop, one for LISTEN, one for pruning.
+        pool: openSqlPool(source.url, env.RELAY_CONCURRENCY + 2),
         applier,
         enqueuer,
         logger,
         batchSize: env.RELAY_BATCH_SIZE,
+        concurrency: env.RELAY_CONCURRENCY,
         pollMs: env.RELAY_POLL_MS,
         retentionHours: env.RELAY_RETENTION_HOURS,
         pruneIntervalMs: env.RELAY_PRUNE_INTERVAL_MS,
@@ -70,7 +72,7 @@ export async function runRelay(): Promise<void> {
   }, SWEEP_EVERY_MS);
   for (const relay of relays) relay.start();
   logger.info(
-    { sources: env.RELAY_SOURCES.map((s) => ({ name: s.name, url: maskUrlPassword(s.url) })), batchSize: env.RELAY_BATCH_SIZE, pollMs: env.RELAY_POLL_MS },
+    { sources: env.RELAY_SOURCES.map((s) => ({ name: s.name, url: maskUrlPassword(s.url) })), batchSize: env.RELAY_BATCH_SIZE, concurrency: env.RELAY_CONCURRENCY, pollMs: env.RELAY_POLL_MS },
     "relay started",
   );
 

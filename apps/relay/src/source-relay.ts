@@ -16,12 +16,18 @@ const PRUNE_CHUNK = 1_000;
 
 export interface SourceRelayOptions {
   source: RelaySource;
-  /** A pool on the source's database: one connection for the batch, one for LISTEN, one for pruning. */
+  /** A pool on the source's database: one connection per batch loop, one for LISTEN, one for pruning. */
   pool: SqlPool;
   applier: RequestApplier;
   enqueuer: OneOffEnqueuer;
   logger: Logger;
   batchSize: number;
+  /**
+   * Batch loops at once on this source, each in a transaction of its own: while one waits for Nudge's database,
+   * another claims or marks. They take disjoint rows (SKIP LOCKED) exactly as separate relay processes do, so what
+   * holds for several relays holds for them. Default 1.
+   */
+  concurrency?: number;
   pollMs: number;
   retentionHours: number;
   pruneIntervalMs: number;
@@ -54,25 +60,26 @@ export interface BatchReport {
  */
 export class SourceRelay {
   private readonly listener: OutboxListener;
-  /** Woken by notifications (and stop): ends an idle wait early. */
-  private readonly wakeSignal = new WakeSignal();
+  /** One per batch loop, all woken by a notification (and stop): ends an idle wait early. */
+  private readonly wakeSignals: WakeSignal[];
   /** Woken by stop only: a backoff after a failure is not cut short by new rows arriving. */
   private readonly stopSignal = new WakeSignal();
   private readonly logger: Logger;
   private stopped = false;
   private stopping: Promise<void> | undefined;
-  private loop: Promise<void> | undefined;
+  private loops: Promise<void>[] = [];
   private pruneTimer: NodeJS.Timeout | undefined;
   private pruning: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: SourceRelayOptions) {
     this.logger = options.logger.child({ source: options.source.name });
-    this.listener = new OutboxListener(options.pool.pool, () => this.wakeSignal.wake(), this.logger);
+    this.wakeSignals = Array.from({ length: Math.max(1, options.concurrency ?? 1) }, () => new WakeSignal());
+    this.listener = new OutboxListener(options.pool.pool, () => this.wake(), this.logger);
   }
 
   start(): void {
     this.listener.start();
-    this.loop = this.run();
+    this.loops = this.wakeSignals.map((signal, i) => this.run(i === 0 ? this.cursor : new ClaimCursor(), signal));
     this.schedulePrune(0);
   }
 
@@ -84,17 +91,20 @@ export class SourceRelay {
 
   private async close(): Promise<void> {
     this.stopped = true;
-    this.wakeSignal.wake();
+    this.wake();
     this.stopSignal.wake();
     clearTimeout(this.pruneTimer);
-    await this.loop;
+    await Promise.all(this.loops);
     await this.pruning;
     await this.listener.stop();
     await this.options.pool.end();
   }
 
-  /** One batch: see the class comment. Throws (after committing what it did) when Nudge's database failed. */
-  async relayBatch(): Promise<BatchReport> {
+  /**
+   * One batch: see the class comment. Throws (after committing what it did) when Nudge's database failed. `cursor`
+   * is the calling loop's place in the backlog (see ClaimCursor).
+   */
+  async relayBatch(cursor: ClaimCursor = this.cursor): Promise<BatchReport> {
     const { source, applier, enqueuer, failpoint, batchSize } = this.options;
     const report: BatchReport = { claimed: 0, applied: 0, duplicates: 0, superseded: 0, refused: 0, forged: 0 };
     const client = await this.options.pool.pool.connect();
@@ -108,7 +118,7 @@ export class SourceRelay {
          FROM nudge_outbox o WHERE o.relayed_at IS NULL AND o.id > $2
          -- o.id, not id: ORDER BY takes an output column's name first, and the output id is text ("10" < "9").
          ORDER BY o.id LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [batchSize, this.claimAfter],
+        [batchSize, cursor.after],
       );
       report.claimed = rows.length;
       const relayed: string[] = [];
@@ -184,7 +194,7 @@ export class SourceRelay {
         ]);
       }
       await client.query("COMMIT");
-      this.advanceClaim(rows, batchSize, failure !== undefined);
+      cursor.advance(rows, batchSize, failure !== undefined, this.options.pollMs);
       if (relayed.length > 0) await failpoint("after-outbox-mark");
       enqueuer.add(oneOffs);
     } catch (error) {
@@ -203,25 +213,8 @@ export class SourceRelay {
     return report;
   }
 
-  /**
-   * Where the next claim starts. Rows marked relayed leave their entries in the outbox's partial index until a vacuum,
-   * so a claim from the start of a backlog walks over every row relayed since: draining 20,000 rows that way costs a
-   * quadratic scan. While batches come back full, the next one starts after the last id claimed. It starts from the
-   * beginning again after a short batch (the backlog is drained), a failure (its rows are still there), and at least
-   * once a poll interval, so that a row whose transaction committed late under a lower id waits at most that long.
-   */
-  private claimAfter = "0";
-  private claimRestartedAt = 0;
-
-  private advanceClaim(rows: readonly OutboxRow[], batchSize: number, failed: boolean): void {
-    const now = Date.now();
-    if (failed || rows.length < batchSize || now - this.claimRestartedAt >= this.options.pollMs) {
-      this.claimAfter = "0";
-      this.claimRestartedAt = now;
-      return;
-    }
-    this.claimAfter = rows[rows.length - 1]!.id;
-  }
+  /** The first loop's cursor, and relayBatch()'s when called alone. */
+  private readonly cursor = new ClaimCursor();
 
   /** Deletes relayed rows older than the retention, a chunk at a time. Returns how many went. */
   async prune(): Promise<number> {
@@ -239,20 +232,20 @@ export class SourceRelay {
   }
 
   wake(): void {
-    this.wakeSignal.wake();
+    for (const signal of this.wakeSignals) signal.wake();
   }
 
-  private async run(): Promise<void> {
+  private async run(cursor: ClaimCursor, wakeSignal: WakeSignal): Promise<void> {
     let failures = 0;
     while (!this.stopped) {
       try {
-        const report = await this.relayBatch();
+        const report = await this.relayBatch(cursor);
         if (failures > 0) this.logger.info({ after: failures }, "relay recovered");
         failures = 0;
         if (report.claimed > 0) this.logger.info(report, "batch relayed");
         // A full batch means more may be waiting: go again at once.
         if (report.claimed >= this.options.batchSize) continue;
-        await this.wakeSignal.sleep(this.options.pollMs);
+        await wakeSignal.sleep(this.options.pollMs);
       } catch (error) {
         failures++;
         const retryInMs = backoffDelay(failures, BACKOFF_BASE_MS, undefined, Math.random, BACKOFF_CAP_MS);
@@ -272,6 +265,29 @@ export class SourceRelay {
         .catch((error: unknown) => this.logger.warn({ err: (error as Error).message }, "outbox prune failed; next round retries"))
         .finally(() => this.schedulePrune(this.options.pruneIntervalMs));
     }, delayMs);
+  }
+}
+
+/**
+ * Where a loop's next claim starts. Rows marked relayed leave their entries in the outbox's partial index until a
+ * vacuum, so a claim from the start of a backlog walks over every row relayed since: draining 20,000 rows that way
+ * costs a quadratic scan. While batches come back full, the next one starts after the last id claimed. It starts
+ * from the beginning again after a short batch (the backlog is drained), a failure (its rows are still there), and at
+ * least once a poll interval, so that a row whose transaction committed late under a lower id (or that another loop
+ * held locked when this one passed it) waits at most that long.
+ */
+export class ClaimCursor {
+  after = "0";
+  private restartedAt = 0;
+
+  advance(rows: readonly OutboxRow[], batchSize: number, failed: boolean, pollMs: number): void {
+    const now = Date.now();
+    if (failed || rows.length < batchSize || now - this.restartedAt >= pollMs) {
+      this.after = "0";
+      this.restartedAt = now;
+      return;
+    }
+    this.after = rows[rows.length - 1]!.id;
   }
 }
 

@@ -42,7 +42,7 @@ export interface RelayWorld {
   insert(rows: OutboxInsert[]): Promise<number[]>;
   outboxRows(): Promise<OutboxState[]>;
   /** A relay in this process, on the caller's database, with its own pool. */
-  relay(options?: { batchSize?: number; pollMs?: number }): { relay: SourceRelay; enqueuer: OneOffEnqueuer; applier: RequestApplier };
+  relay(options?: { batchSize?: number; pollMs?: number; concurrency?: number }): { relay: SourceRelay; enqueuer: OneOffEnqueuer; applier: RequestApplier };
   /** The environment of a relay process on this world. */
   env(extra?: Record<string, string>): Record<string, string>;
   close(): Promise<void>;
@@ -97,8 +97,8 @@ export async function createRelayWorld(options: { redisUrl?: string } = {}): Pro
       );
       return rows;
     },
-    relay({ batchSize = 100, pollMs = 200 } = {}) {
-      const pool = openSqlPool(caller.url, 3);
+    relay({ batchSize = 100, pollMs = 200, concurrency = 1 } = {}) {
+      const pool = openSqlPool(caller.url, concurrency + 2);
       const enqueuer = new OneOffEnqueuer({ db, queue, redis, logger });
       const applier = new RequestApplier({ db, defaultDeadlineHours: 24 });
       const relay = new SourceRelay({
@@ -108,6 +108,7 @@ export async function createRelayWorld(options: { redisUrl?: string } = {}): Pro
         enqueuer,
         logger,
         batchSize,
+        concurrency,
         pollMs,
         retentionHours: 168,
         pruneIntervalMs: 60_000,

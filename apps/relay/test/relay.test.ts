@@ -239,6 +239,26 @@ describe("a batch in one transaction", () => {
     expect(refs).toEqual([{ externalId: "u-10", version: ids[4] }, { externalId: "u-9", version: ids[3] }]);
   });
 
+  it("three batch loops at once over 600 rows for 30 shared contacts: every row relayed once, each request one message, contacts at their newest row", async () => {
+    const rows = Array.from({ length: 600 }, (_, i) => sms(`loop-${i}`, `u-${i % 30}`, { body: `row ${i}` }));
+    // Each contact's name changes with every row: the newest row (highest outbox id) must win, whichever loop has it.
+    for (const [i, row] of rows.entries()) row.payload.contact = { ...row.payload.contact, name: `Name ${i}` };
+    await world.insert(rows);
+    const { relay } = world.relay({ batchSize: 20, concurrency: 3, pollMs: 100 });
+    relay.start();
+    await eventually("every row relayed", async () => ((await world.outboxRows()).every((r) => r.relayedAt) ? true : undefined), 60_000);
+    const outbox = await world.outboxRows();
+    expect(outbox.filter((r) => r.attempts !== 1 || r.lastError !== null)).toEqual([]);
+    const applied = await requests();
+    expect(applied).toHaveLength(600);
+    expect(applied.every((r) => r.outcome === "applied")).toBe(true);
+    const messages = await nudgeRows<{ requestId: number }>(world.db, `SELECT request_id AS "requestId" FROM one_off_messages`);
+    expect(new Set(messages.map((m) => m.requestId)).size).toBe(600);
+    expect(messages).toHaveLength(600);
+    const contacts = await nudgeRows<{ name: string }>(world.db, `SELECT name FROM contacts ORDER BY name`);
+    expect(contacts.map((c) => c.name).sort()).toEqual(Array.from({ length: 30 }, (_, k) => `Name ${570 + k}`).sort());
+  }, 90_000);
+
   it("claims rows in numeric id order: the first batch of 5 of 12 rows is rows 1 to 5, not 1, 10, 11, 12, 2", async () => {
     const ids = await world.insert(Array.from({ length: 12 }, (_, i) => sms(`o-${i + 1}`, `u-${i + 1}`)));
     const { relay } = world.relay({ batchSize: 5 });

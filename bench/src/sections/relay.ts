@@ -14,6 +14,7 @@ export const RELAY_TARGETS = { relay_vs_addbulk: { atLeast: 0.5 } } as const;
 export interface RelayResult {
   rows: number;
   relay_batch_size: number;
+  relay_concurrency: number;
   seed_s: number;
   addbulk_s: number;
   addbulk_jobs_per_s: number;
@@ -91,6 +92,7 @@ async function measure(config: BenchConfig, env: BenchEnv, caller: Client, calle
     QUEUE_PREFIX: env.prefix,
     RELAY_SOURCES: JSON.stringify([{ name: SOURCE, url: callerUrl }]),
     RELAY_BATCH_SIZE: String(batchSize),
+    RELAY_CONCURRENCY: String(config.relayConcurrency),
     LOG_LEVEL: "info",
   });
   try {
@@ -143,13 +145,14 @@ async function measure(config: BenchConfig, env: BenchEnv, caller: Client, calle
       SECTION,
       `relay, outbox -> enqueued, ${fmt.count(n)}`,
       `${Math.round(relayRate).toLocaleString("en-US")} rows/s`,
-      `${fmt.seconds(relaySeconds)} (last outbox batch marked at ${fmt.seconds(markedSeconds)}); RELAY_BATCH_SIZE ${batchSize}, ${batches} batches; its own process`,
+      `${fmt.seconds(relaySeconds)} (last outbox batch marked at ${fmt.seconds(markedSeconds)}); RELAY_BATCH_SIZE ${batchSize}, RELAY_CONCURRENCY ${config.relayConcurrency}, ${batches} batches; its own process`,
     );
     report.row(SECTION, "relay rate / addBulk rate", fmt.ratio(ratio), verdict(ratio, RELAY_TARGETS.relay_vs_addbulk));
     for (const problem of problems) report.error(SECTION, problem);
     return {
       rows: n,
       relay_batch_size: batchSize,
+      relay_concurrency: config.relayConcurrency,
       seed_s: round(seedSeconds),
       addbulk_s: round(bulkSeconds),
       addbulk_jobs_per_s: round(bulkRate, 1),
