@@ -273,9 +273,10 @@ export class RequestApplier {
   private async sendMessages(q: Queryable, source: string, items: readonly SendItem[]): Promise<ApplyResult[]> {
     const keys = items.map((i) => i.row.idempotencyKey);
     const inserted = await q.query<{ id: number; key: string }>(
-      `INSERT INTO relay_requests (source, idempotency_key, kind, subject, subject_version, payload, outcome)
-       SELECT $1, u.key, u.kind, u.subject, u.version, u.payload::jsonb, 'applied'
-       FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[]) WITH ORDINALITY AS u(key, kind, subject, version, payload, n)
+      `INSERT INTO relay_requests (source, idempotency_key, kind, subject, subject_version, payload, outcome, received_at)
+       SELECT $1, u.key, u.kind, u.subject, u.version, u.payload::jsonb, 'applied', t.now
+       FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[]) WITH ORDINALITY AS u(key, kind, subject, version, payload, n),
+            (SELECT nudge_now() AS now) AS t
        ORDER BY u.n
        ON CONFLICT (source, idempotency_key) DO NOTHING
        RETURNING id, idempotency_key AS key`,
@@ -319,9 +320,10 @@ export class RequestApplier {
       const applied = sends.filter((i) => contactIds.has(i.row.idempotencyKey));
       if (applied.length > 0) {
         const { rows } = await q.query<{ id: number; requestId: number }>(
-          `INSERT INTO one_off_messages (request_id, contact_id, channel, subject, body, deadline)
-           SELECT u.request_id, u.contact_id, u.channel::"Channel", u.subject, u.body, COALESCE(u.deadline::timestamptz, nudge_now() + $7 * interval '1 hour')
-           FROM unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(request_id, contact_id, channel, subject, body, deadline, n)
+          `INSERT INTO one_off_messages (request_id, contact_id, channel, subject, body, deadline, created_at)
+           SELECT u.request_id, u.contact_id, u.channel::"Channel", u.subject, u.body, COALESCE(u.deadline::timestamptz, t.now + $7 * interval '1 hour'), t.now
+           FROM unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(request_id, contact_id, channel, subject, body, deadline, n),
+                (SELECT nudge_now() AS now) AS t
            ORDER BY u.n
            RETURNING id, request_id AS "requestId"`,
           [
@@ -366,16 +368,16 @@ export class RequestApplier {
     if (created.length > 0) {
       // Ids drawn first, so that each new contact and its ref are written together in one statement.
       const { rows: made } = await q.query<{ externalId: string; id: number }>(
-        `WITH u AS (
+        `WITH t AS (SELECT nudge_now() AS now), u AS (
            SELECT u.*, nextval(pg_get_serial_sequence('contacts', 'id'))::int AS id
            FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[]) WITH ORDINALITY AS u(external_id, name, phone, email, timezone, version, n)
            ORDER BY u.n
          ), c AS (
            INSERT INTO contacts (id, name, phone, email, timezone, created_at, updated_at)
-           SELECT id, name, phone, email, timezone, nudge_now(), nudge_now() FROM u
+           SELECT id, name, phone, email, timezone, t.now, t.now FROM u, t
          )
          INSERT INTO external_refs (source, kind, external_id, nudge_id, version, updated_at)
-         SELECT $1, 'contact', external_id, id, version, nudge_now() FROM u ORDER BY external_id
+         SELECT $1, 'contact', external_id, id, version, t.now FROM u, t ORDER BY external_id
          ON CONFLICT (source, kind, external_id) DO UPDATE SET nudge_id = EXCLUDED.nudge_id, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
          RETURNING external_id AS "externalId", nudge_id AS id`,
         [
@@ -393,9 +395,10 @@ export class RequestApplier {
     const changed = [...contacts].filter(([id, c]) => c.changed && !createdIds.has(id));
     if (changed.length > 0) {
       await q.query(
-        `WITH u AS (SELECT * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[]) AS u(external_id, id, name, phone, email, timezone, version)),
-         c AS (UPDATE contacts c SET name = u.name, phone = u.phone, email = u.email, timezone = u.timezone, updated_at = nudge_now() FROM u WHERE c.id = u.id)
-         UPDATE external_refs r SET version = u.version, updated_at = nudge_now() FROM u WHERE r.source = $1 AND r.kind = 'contact' AND r.external_id = u.external_id`,
+        `WITH t AS (SELECT nudge_now() AS now),
+         u AS (SELECT * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[]) AS u(external_id, id, name, phone, email, timezone, version)),
+         c AS (UPDATE contacts c SET name = u.name, phone = u.phone, email = u.email, timezone = u.timezone, updated_at = t.now FROM u, t WHERE c.id = u.id)
+         UPDATE external_refs r SET version = u.version, updated_at = t.now FROM u, t WHERE r.source = $1 AND r.kind = 'contact' AND r.external_id = u.external_id`,
         [
           source,
           changed.map(([id]) => id),
@@ -575,8 +578,9 @@ async function lockRefsInOrder(q: Queryable, source: string, refs: readonly RefK
   if (unique.length === 0) return [];
   const params = [source, unique.map((r) => r.kind), unique.map((r) => r.externalId)];
   const { rows } = await q.query<RefKey>(
-    `INSERT INTO external_refs (source, kind, external_id)
-     SELECT $1, u.kind, u.external_id FROM unnest($2::text[], $3::text[]) AS u(kind, external_id) ORDER BY u.kind, u.external_id
+    `INSERT INTO external_refs (source, kind, external_id, updated_at)
+     SELECT $1, u.kind, u.external_id, t.now FROM unnest($2::text[], $3::text[]) AS u(kind, external_id), (SELECT nudge_now() AS now) AS t
+     ORDER BY u.kind, u.external_id
      ON CONFLICT DO NOTHING
      RETURNING kind, external_id AS "externalId"`,
     params,
