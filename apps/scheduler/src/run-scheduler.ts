@@ -46,7 +46,7 @@ export async function runScheduler(options: { once: boolean }): Promise<void> {
     backoffMs: env.JOB_BACKOFF_MS,
   };
   // Reminders, drip steps and one-off messages in one pass, each on its own: one failing does not hold the others back.
-  const passBoth = async () => {
+  const passAll = async () => {
     const results = await Promise.allSettled([runPass(deps), runDripPass(dripDeps), runOneOffPass({ ...dripDeps, queue: oneOffQueue })]);
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed.length > 0) throw failed[0]!.reason;
@@ -59,7 +59,7 @@ export async function runScheduler(options: { once: boolean }): Promise<void> {
 
   if (once) {
     try {
-      await passBoth();
+      await passAll();
     } finally {
       await close();
     }
@@ -69,7 +69,7 @@ export async function runScheduler(options: { once: boolean }): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<unknown> = Promise.resolve();
   const tick = () => {
-    current = passBoth()
+    current = passAll()
       .catch((error: unknown) => logger.error({ err: (error as Error).message }, "scheduler pass failed; next pass retries"))
       .finally(() => {
         timer = setTimeout(tick, env.SCHEDULER_INTERVAL_MS);
