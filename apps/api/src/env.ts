@@ -1,5 +1,5 @@
 import { createPublicKey } from "node:crypto";
-import { databaseEnv, logEnv, parseEnv, positiveInt, providerEnv, url } from "@nudge/config";
+import { databaseEnv, logEnv, parseEnv, positiveInt, providerEnv, redisEnv, url } from "@nudge/config";
 import { z } from "zod";
 
 export const DEFAULT_SMS_HELP_TEXT = "Appointment reminders. Reply STOP to stop them, START to get them again.";
@@ -20,6 +20,17 @@ const schema = z
   .object({
     ...databaseEnv,
     ...logEnv,
+    /**
+     * The HTTP API enqueues the one-off messages it accepts here. Redis is not needed to accept a request (Postgres
+     * is the record): while it is down, jobs wait, and the scheduler's pass enqueues whatever is left.
+     */
+    ...redisEnv,
+    /** Requests per minute per API token (per process: counted in memory, so a Redis outage cannot stop the API). */
+    API_RATE_LIMIT_PER_MINUTE: positiveInt(600),
+    /** The largest JSON body the HTTP API takes (an email body may be 100,000 characters). */
+    API_BODY_LIMIT_BYTES: positiveInt(256 * 1024),
+    /** A one-off message without a deadline of its own is useless this long after it was accepted. */
+    ONE_OFF_DEFAULT_DEADLINE_HOURS: positiveInt(24),
     API_PORT: positiveInt(3100).refine((port) => port <= 65535, { message: "expected a TCP port (1-65535)" }),
     /**
      * 0.0.0.0: the app exists to be reached by Twilio and SendGrid, through a proxy or a load balancer that is rarely

@@ -71,7 +71,11 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler(async (error: FastifyError | ClientError | StoreUnavailableError, request, reply) => {
     if (error instanceof StoreUnavailableError) {
       request.log.error({ err: (error.cause as Error | undefined)?.message ?? error.message, url: loggableUrl(request.url) }, "database did not take a report: answered 503 so that the provider retries");
-      return reply.code(503).send({ error: "the report could not be recorded right now; retry later" });
+      // The HTTP API's clients retry with the same Idempotency-Key: a 5xx is never stored as the key's answer.
+      const message = request.url.startsWith("/v1/")
+        ? "the request could not be recorded right now; retry later with the same Idempotency-Key"
+        : "the report could not be recorded right now; retry later";
+      return reply.code(503).send({ error: message });
     }
     const status = typeof error.statusCode === "number" ? error.statusCode : 500;
     if (status >= 400 && status < 500) {

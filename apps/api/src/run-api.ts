@@ -1,8 +1,15 @@
 import { assertMigrated, assertProductionClock, checkPostgres, createDb } from "@nudge/db";
 import { onShutdown } from "@nudge/lifecycle";
-import { createLogger } from "@nudge/logger";
+import { createLogger, type Logger } from "@nudge/logger";
+import { createQueue, createRedis } from "@nudge/queue";
+import { OneOffEnqueuer, RequestApplier } from "@nudge/relay";
 import { loadApiEnv, type ApiEnv } from "./env";
+import { RequestAcceptor } from "./v1/request-acceptor";
 import { buildWebhooks } from "./webhooks";
+
+/** How often the API looks for one-off messages it accepted but could not enqueue, and how old they must be. */
+const SWEEP_EVERY_MS = 30_000;
+const SWEEP_AGE_MS = 60_000;
 
 export interface RunningApi {
   /** Where it listens, e.g. http://127.0.0.1:3100. */
@@ -20,8 +27,24 @@ export async function runApi(env: ApiEnv = loadApiEnv(), options: { signals?: bo
   const logger = createLogger("api", env.LOG_LEVEL);
   await checkPostgres(env.DATABASE_URL);
   await assertMigrated(env.DATABASE_URL);
-  const db = createDb(env.DATABASE_URL, { poolSize: 5 });
+  // Each API request holds at most one connection at a time (its key, then its transaction, then its answer).
+  const db = createDb(env.DATABASE_URL, { poolSize: 10 });
   if (env.NODE_ENV !== "test") await assertProductionClock(db);
+  // Redis is not checked at start: the API accepts requests without it (Postgres is the record), and the enqueuer
+  // retries with backoff until it is back.
+  const redis = createRedis(env.REDIS_URL);
+  const queue = createQueue("one-off", redis, env.QUEUE_PREFIX);
+  reportRedis(redis, queue, logger);
+  const enqueuer = new OneOffEnqueuer({ db, queue, redis, logger });
+  const applier = new RequestApplier({ db, defaultDeadlineHours: env.ONE_OFF_DEFAULT_DEADLINE_HOURS });
+  const acceptor = new RequestAcceptor({ db, applier, enqueuer, logger });
+  // One-off messages accepted by an API process that died before enqueueing them (the scheduler's pass would find
+  // them too; this is sooner). A job added twice is one job: its key is its jobId.
+  let sweeping: Promise<unknown> = enqueuer.sweep(SWEEP_AGE_MS).catch((error: unknown) => logger.warn({ err: (error as Error).message }, "one-off sweep failed"));
+  const sweepTimer = setInterval(() => {
+    sweeping = enqueuer.sweep(SWEEP_AGE_MS).catch((error: unknown) => logger.warn({ err: (error as Error).message }, "one-off sweep failed"));
+  }, SWEEP_EVERY_MS);
+  sweepTimer.unref();
   const app = buildWebhooks({
     db,
     logger,
@@ -29,11 +52,17 @@ export async function runApi(env: ApiEnv = loadApiEnv(), options: { signals?: bo
     ...(env.SENDGRID_WEBHOOK_PUBLIC_KEY && { sendGrid: { publicKey: env.SENDGRID_WEBHOOK_PUBLIC_KEY } }),
     ...(env.SENDGRID_INBOUND_SECRET && { sendGridInbound: { secret: env.SENDGRID_INBOUND_SECRET } }),
     smsHelpText: env.SMS_HELP_TEXT,
+    api: { acceptor, rateLimitPerMinute: env.API_RATE_LIMIT_PER_MINUTE, bodyLimit: env.API_BODY_LIMIT_BYTES },
   });
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      clearInterval(sweepTimer);
       await app.close();
+      await sweeping;
+      await enqueuer.close();
+      await queue.close().catch(() => undefined);
+      redis.disconnect();
       await db.$disconnect();
     })());
   try {
@@ -54,9 +83,27 @@ export async function runApi(env: ApiEnv = loadApiEnv(), options: { signals?: bo
       sendGrid: Boolean(env.SENDGRID_WEBHOOK_PUBLIC_KEY),
       sendGridInbound: Boolean(env.SENDGRID_INBOUND_SECRET),
       publicUrl: env.WEBHOOK_PUBLIC_URL,
+      rateLimitPerMinute: env.API_RATE_LIMIT_PER_MINUTE,
     },
     "api listening",
   );
   if (options.signals !== false) onShutdown(logger, env.SHUTDOWN_GRACE_MS, close);
   return { url, close };
+}
+
+/** One line per change of Redis's state, instead of one per reconnect attempt (or ioredis's unhandled-error noise). */
+function reportRedis(redis: ReturnType<typeof createRedis>, queue: ReturnType<typeof createQueue>, logger: Logger): void {
+  let down = false;
+  const lost = (error: Error) => {
+    if (down) return;
+    down = true;
+    logger.warn({ err: error.message }, "Redis connection lost; the API still accepts requests, their jobs wait for it");
+  };
+  redis.on("error", lost);
+  queue.on("error", lost);
+  redis.on("ready", () => {
+    if (!down) return;
+    down = false;
+    logger.info({}, "Redis connection restored");
+  });
 }

@@ -8,6 +8,8 @@ import { sendGridInboundRoutes } from "./routes/sendgrid-inbound.routes";
 import { sendGridRoutes } from "./routes/sendgrid.routes";
 import { twilioRoutes } from "./routes/twilio.routes";
 import { DEFAULT_SMS_HELP_TEXT } from "./env";
+import { apiRoutes } from "./v1/api.routes";
+import type { RequestAcceptor } from "./v1/request-acceptor";
 
 export interface WebhookDeps {
   db: Db;
@@ -20,6 +22,8 @@ export interface WebhookDeps {
   sendGridInbound?: { secret: string };
   /** The answer to an inbound HELP (SMS_HELP_TEXT). */
   smsHelpText?: string;
+  /** The HTTP API for other services (/v1); without it, its routes answer 404. */
+  api?: { acceptor: RequestAcceptor; rateLimitPerMinute: number; bodyLimit: number };
 }
 
 /**
@@ -38,6 +42,9 @@ export function buildWebhooks(deps: WebhookDeps) {
     bodyLimit: 16 * 1024,
     // A client that sends its request slowly gets 30 s, not Node's default 5 minutes, to hold a connection open.
     requestTimeout: 30_000,
+    // The HTTP API's path parameters are the caller's ids, up to 200 characters, more once %-escaped; the schemas
+    // check their length and answer a 400 that names them, where fastify's default of 100 would answer a bare 404.
+    routerOptions: { maxParamLength: 1000 },
   });
   installErrorHandling(app);
   // No route at the root takes a body: without parsers, a body sent to one is a 415.
@@ -60,6 +67,7 @@ export function buildWebhooks(deps: WebhookDeps) {
   } else {
     deps.logger.warn({}, "SendGrid Inbound Parse is off (404): set SENDGRID_INBOUND_SECRET so that an email reply stops the lead's drip campaigns");
   }
+  if (deps.api) void app.register(apiRoutes, { db: deps.db, ...deps.api });
   return app;
 }
 
