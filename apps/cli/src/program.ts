@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { loadHubSpotEnv, loadMigrateEnv, loadServerUrls } from "./env";
 import { setupSummary } from "./hubspot-setup-summary";
+import { registerUsersCommand } from "./users-command";
 
 /**
  * The `nudge` command. Each subcommand is a thin call into the app or package that owns the work; later
@@ -155,6 +156,7 @@ export function createProgram(): Command {
       }
     });
 
+  registerUsersCommand(program);
   return program;
 }
 

@@ -23,3 +23,16 @@ export { EvidenceLedger } from "./evidence-ledger";
 export type { ProviderReport, ReportOutcome } from "./evidence-ledger";
 export { loadOneOffTarget, findUnenqueuedOneOffs, markOneOffsEnqueued, resetOneOffBookmarks } from "./one-off-queries";
 export type { OneOffTarget } from "./one-off-queries";
+export { DashboardStore } from "./dashboard-store";
+export type {
+  AuditEntry,
+  AwaitingDecision,
+  DashboardRole,
+  DashboardUser,
+  LedgerFilter,
+  LedgerRow,
+  SessionUser,
+  Timeline,
+  TimelineEvent,
+  TimelineMessage,
+} from "./dashboard-store";

@@ -4,3 +4,5 @@ export { FAILPOINTS, noFailpoints } from "./failpoints";
 export type { Failpoint, FailpointHook } from "./failpoints";
 export { Reconciler } from "./reconciler";
 export type { ReconcilerOptions, ReconcileCounts, NoEvidencePolicy } from "./reconciler";
+export { OperatorDecisions } from "./operator-decisions";
+export type { OperatorAction, OperatorDecisionResult } from "./operator-decisions";

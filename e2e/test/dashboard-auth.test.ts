@@ -1,0 +1,150 @@
+import { randomBytes } from "node:crypto";
+import { advanceDatabaseClock } from "@nudge/testing";
+import IORedis from "ioredis";
+import { databaseSnapshot, OPERATOR, startDashboardFleet, VIEWER, type DashboardFleet } from "./dashboard-fixture";
+
+/**
+ * Acceptance 3: every dashboard route, asked without a session, with a forged one, with one that expired by the
+ * database's clock, and (for writes) from a foreign or missing Origin, is refused (a redirect to the login page for a
+ * GET page, 401 or 403 otherwise), and nothing is written to Postgres or Redis.
+ */
+jest.setTimeout(120_000);
+
+const TTL_MS = 60_000;
+let f: DashboardFleet;
+let redis: IORedis;
+let deliveryId: number;
+
+beforeAll(async () => {
+  f = await startDashboardFleet({ DASHBOARD_SESSION_TTL_MS: String(TTL_MS) });
+  redis = new IORedis(f.redisUrl);
+  ({ deliveryId } = await f.seedAwaitingDecision());
+  // Something in the queue for a write to change, were one let through.
+  await f.seedSmsReminders(2);
+  await f.pass();
+});
+
+afterAll(async () => {
+  redis?.disconnect();
+  await f?.close();
+});
+
+/** Every page and every write the dashboard has (Bull Board's are in dashboard-board.test.ts's sweep too). */
+const PAGES = ["/", "/ledger", "/ledger?recipient=%2B1555&state=unknown", "/timeline?address=%2B15550100001", "/decisions", "/audit", "/board", "/no-such-page"];
+const writes = () => [
+  { method: "POST", path: "/logout" },
+  { method: "POST", path: `/decisions/${deliveryId}/mark-sent`, body: "providerMessageId=CA123" },
+  { method: "POST", path: `/decisions/${deliveryId}/release`, body: "" },
+  { method: "DELETE", path: "/ledger" },
+  { method: "PUT", path: "/board" },
+];
+
+async function redisSnapshot(): Promise<string> {
+  const keys = (await redis.keys(`${f.prefix}:*`)).sort();
+  const counts = await Promise.all(
+    keys.map(async (k) => {
+      const type = await redis.type(k);
+      const size = type === "zset" ? await redis.zcard(k) : type === "list" ? await redis.llen(k) : type === "hash" ? await redis.hlen(k) : type === "set" ? await redis.scard(k) : 1;
+      return `${k}=${type}:${size}`;
+    }),
+  );
+  return counts.join("\n");
+}
+
+async function expectRefusedEverywhere(cookie: string | undefined, what: string) {
+  const before = { db: await databaseSnapshot(f.pg), redis: await redisSnapshot() };
+  for (const path of PAGES) {
+    const res = await f.request("GET", path, cookie ? { cookie } : {});
+    expect({ what, path, status: res.status, location: res.headers.get("location") }).toEqual({
+      what,
+      path,
+      status: 302,
+      location: `/login?next=${encodeURIComponent(path)}`,
+    });
+  }
+  for (const w of writes()) {
+    const res = await f.request(w.method, w.path, {
+      ...(cookie && { cookie }),
+      ...(w.body !== undefined && { body: w.body, type: "application/x-www-form-urlencoded" }),
+    });
+    expect({ what, path: w.path, status: res.status }).toEqual({ what, path: w.path, status: 401 });
+  }
+  expect({ db: await databaseSnapshot(f.pg), redis: await redisSnapshot() }).toEqual(before);
+}
+
+test("a valid operator session gets the pages (the control for the refusals below)", async () => {
+  const cookie = await f.login(OPERATOR);
+  for (const path of PAGES.filter((p) => p !== "/" && p !== "/no-such-page")) {
+    const res = await f.request("GET", path, { cookie });
+    expect({ path, status: res.status }).toEqual({ path, status: 200 });
+  }
+});
+
+test("without a session: pages redirect to the login page, writes are 401, nothing is written", async () => {
+  await expectRefusedEverywhere(undefined, "no session");
+});
+
+test("with a forged session id: the same", async () => {
+  await expectRefusedEverywhere(`nudge_session=${randomBytes(32).toString("base64url")}`, "forged session");
+  await expectRefusedEverywhere("nudge_session=", "empty session");
+});
+
+test("with a wrong password no session is made", async () => {
+  const before = await databaseSnapshot(f.pg);
+  const res = await f.request("POST", "/login", {
+    body: new URLSearchParams({ name: OPERATOR.name, password: "not the password" }).toString(),
+    type: "application/x-www-form-urlencoded",
+  });
+  expect(res.status).toBe(401);
+  expect(res.headers.get("set-cookie")).toBeNull();
+  expect(await databaseSnapshot(f.pg)).toEqual(before);
+});
+
+test("from a foreign or missing Origin, every write is 403 even with an operator's session, and nothing is written", async () => {
+  const cookie = await f.login(OPERATOR);
+  const before = { db: await databaseSnapshot(f.pg), redis: await redisSnapshot() };
+  for (const origin of ["https://evil.example.com", "null", `http://127.0.0.1:1`, null]) {
+    for (const w of writes()) {
+      const res = await f.request(w.method, w.path, {
+        cookie,
+        origin,
+        ...(w.body !== undefined && { body: w.body, type: "application/x-www-form-urlencoded" }),
+      });
+      expect({ origin, path: w.path, status: res.status }).toEqual({ origin, path: w.path, status: 403 });
+    }
+    // A login from another site (login CSRF) is refused too.
+    const login = await f.request("POST", "/login", {
+      origin,
+      body: new URLSearchParams({ name: OPERATOR.name, password: OPERATOR.password }).toString(),
+      type: "application/x-www-form-urlencoded",
+    });
+    expect({ origin, status: login.status, cookie: login.headers.get("set-cookie") }).toEqual({ origin, status: 403, cookie: null });
+  }
+  expect({ db: await databaseSnapshot(f.pg), redis: await redisSnapshot() }).toEqual(before);
+  // The same session with the dashboard's own Origin is still good: the refusals were the Origin's.
+  expect((await f.request("GET", "/decisions", { cookie })).status).toBe(200);
+});
+
+test("a viewer cannot decide a send: 403, nothing written", async () => {
+  const cookie = await f.login(VIEWER);
+  const before = await databaseSnapshot(f.pg);
+  for (const action of ["mark-sent", "release"]) {
+    const res = await f.request("POST", `/decisions/${deliveryId}/${action}`, { cookie, body: "", type: "application/x-www-form-urlencoded" });
+    expect({ action, status: res.status }).toEqual({ action, status: 403 });
+  }
+  expect(await databaseSnapshot(f.pg)).toEqual(before);
+  const page = await (await f.request("GET", "/decisions", { cookie })).text();
+  expect(page).toContain(`delivery-${deliveryId}`);
+  expect(page).not.toContain("Release for one resend");
+});
+
+test("a session that expired by the database's clock is refused like none (last: it moves the clock)", async () => {
+  const cookie = await f.login(OPERATOR);
+  expect((await f.request("GET", "/ledger", { cookie })).status).toBe(200);
+  await advanceDatabaseClock(f.db, TTL_MS + 1_000);
+  try {
+    await expectRefusedEverywhere(cookie, "expired session");
+  } finally {
+    await advanceDatabaseClock(f.db, -(TTL_MS + 1_000));
+  }
+});
