@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { loadHubSpotEnv, loadMigrateEnv, loadServerUrls } from "./env";
 import { setupSummary } from "./hubspot-setup-summary";
+import { registerTokensCommand } from "./tokens-command";
 import { registerUsersCommand } from "./users-command";
 
 /**
@@ -157,6 +158,7 @@ export function createProgram(): Command {
     });
 
   registerUsersCommand(program);
+  registerTokensCommand(program);
   return program;
 }
 
