@@ -13,6 +13,8 @@ const schema = z.object({
   /** The webhooks app (apps/api): the simulator's status callbacks, events and inbound SMS go there. */
   API_PORT: positiveInt(3100),
   SCHEDULER_INTERVAL_MS: positiveInt(5_000),
+  /** The ops dashboard (apps/dashboard), with a demo login it prints. */
+  DASHBOARD_PORT: positiveInt(3200),
 });
 
 export type DemoEnv = z.infer<typeof schema>;

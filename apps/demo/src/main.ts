@@ -50,13 +50,21 @@ async function main(): Promise<void> {
     SENDGRID_EVENTS: "on",
   };
   const children = (["api", "scheduler", "worker", "reconciler"] as const).map((app) => start(app, appEnv, logDir));
+  // The dashboard with a demo login (DASHBOARD_DEMO_LOGIN: only the demo sets it) over plain http on 127.0.0.1, hence
+  // cookies without Secure. It prints the login once it listens; the demo passes that line on.
+  const dashboard = start("dashboard", { ...appEnv, DASHBOARD_PORT: String(env.DASHBOARD_PORT), DASHBOARD_DEMO_LOGIN: "1", DASHBOARD_SECURE_COOKIE: "off" }, logDir);
+  children.push(dashboard);
+  dashboard.stdout!.on("data", (chunk: Buffer) => {
+    const login = /dashboard demo login: (\S+) \/ (\S+) at (\S+)/.exec(chunk.toString("utf8"));
+    if (login) console.log(`  dashboard            ${login[3]}   (log in as ${login[1]} / ${login[2]}; ledger, timelines, queues)`);
+  });
 
   const due = seeded.filter((s) => !s.cancelled);
   console.log(`\nNudge demo: ${seeded.length} appointments seeded, ${due.length} reminders due now (one is cancelled).`);
   console.log(`  drip campaign        ${drip.campaignId}: ${drip.leads.join(", ")} enrolled; its three steps arrive three minutes apart`);
   console.log(`  provider simulator   ${sim.url}   (everything it accepted: ${sim.url}/__sim/records)`);
   console.log(`  webhooks             ${apiUrl}/webhooks/...   (Twilio status callbacks, inbound SMS, SendGrid events)`);
-  console.log(`  logs                 ${path.relative(process.cwd(), logDir)}/api.log, scheduler.log, worker.log, reconciler.log`);
+  console.log(`  logs                 ${path.relative(process.cwd(), logDir)}/api.log, scheduler.log, worker.log, reconciler.log, dashboard.log`);
   console.log(`  Ctrl-C stops the fleet.\n`);
 
   const printed = new Set<number>();
@@ -116,9 +124,11 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => void stop());
 }
 
-function start(app: "api" | "scheduler" | "worker" | "reconciler", env: Record<string, string>, logDir: string): ChildProcess {
+function start(app: "api" | "scheduler" | "worker" | "reconciler" | "dashboard", env: Record<string, string>, logDir: string): ChildProcess {
   const log = createWriteStream(path.join(logDir, `${app}.log`), { flags: "w" });
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, `apps/${app}/src/main.ts`)], {
+  // The scheduler runs within its heap budget, as every launcher starts it (apps/scheduler/src/heap-budget.ts).
+  const flags = app === "scheduler" ? ["--max-old-space-size=128"] : [];
+  const child = spawn(process.execPath, [...flags, "--import", "tsx", path.join(ROOT, `apps/${app}/src/main.ts`)], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
     // Own process group: Ctrl-C reaches the demo, which stops the apps gracefully in order.
