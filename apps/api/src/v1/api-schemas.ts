@@ -9,7 +9,7 @@ import { z } from "zod";
 
 /** The caller's version of an appointment: greater with every change it makes to it (see @nudge/client). */
 const version = z
-  .number({ error: "a version is a whole number" })
+  .number({ error: (issue) => (issue.input === undefined ? "required" : "a version is a whole number") })
   .int({ error: "a version is a whole number" })
   .min(0, { error: "a version may not be negative" })
   .max(Number.MAX_SAFE_INTEGER, { error: `a version is at most ${Number.MAX_SAFE_INTEGER} (JSON numbers beyond it lose digits)` })

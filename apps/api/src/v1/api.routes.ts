@@ -79,15 +79,18 @@ export async function apiRoutes(app: FastifyInstance, options: ApiRoutesOptions)
 
   // Before the body is read: a request without a valid token costs one indexed lookup and no parsing. No cache: a
   // revoked token fails on its next request.
-  app.addHook("onRequest", async (request) => {
+  app.addHook("onRequest", async (request, reply) => {
     const scope = (request.routeOptions.config as Partial<ApiRouteConfig> | undefined)?.scope;
     if (!scope) return;
+    // RFC 6750: a 401 says how to authenticate.
+    reply.header("www-authenticate", 'Bearer realm="nudge"');
     const token = bearerToken(request);
     const principal = await stored(() => authenticateApiToken(db, token));
     if (!principal) throw new ClientError(401, "the bearer token is not valid (unknown or revoked)");
     if (!principal.scopes.includes(scope) && !principal.scopes.includes("admin")) {
       throw new ClientError(403, `this token lacks the ${scope} scope (it has ${principal.scopes.join(", ")}); create one with --scopes ${scope}`);
     }
+    reply.removeHeader("www-authenticate");
     request.apiPrincipal = principal;
   });
 
