@@ -84,7 +84,7 @@ async function main(): Promise<number> {
     // Measured within the drip section (its own addBulk baseline, its two sizes).
     drip_pass_vs_addbulk: results.drip?.drip_pass_vs_addbulk ?? null,
     drip_repass_vs_pass: results.drip?.drip_repass_vs_pass ?? null,
-    drip_rss_growth_large_vs_small: results.drip?.drip_rss_growth_large_vs_small ?? null,
+    drip_peak_rss_large_vs_small: results.drip?.drip_peak_rss_large_vs_small ?? null,
     // Measured within the relay section (its own addBulk baseline).
     relay_vs_addbulk: results.relay?.relay_vs_addbulk ?? null,
   };
@@ -98,7 +98,7 @@ async function main(): Promise<number> {
     scheduler_vs_bullmq_enqueue: "first pass jobs/s / plain addBulk jobs/s",
     drip_pass_vs_addbulk: `drip pass jobs/s / plain addBulk jobs/s (${fmt.count(config.dripEnrollments)}, same run)`,
     drip_repass_vs_pass: "repeated drip pass s / first drip pass s",
-    drip_rss_growth_large_vs_small: `drip pass RSS growth at ${fmt.count(config.dripEnrollments)} / at ${fmt.count(config.dripSmallEnrollments)}`,
+    drip_peak_rss_large_vs_small: `drip pass peak RSS at ${fmt.count(config.dripEnrollments)} / at ${fmt.count(config.dripSmallEnrollments)}, scheduler heap budget as deployed`,
     relay_vs_addbulk: `relay outbox rows/s (to enqueued) / plain addBulk jobs/s (${fmt.count(config.messages)}, same run)`,
   };
   for (const key of Object.keys(ratios) as (keyof typeof ratios)[]) {

@@ -5,6 +5,7 @@ import { checkRedis, createQueue, createRedis, createReminderQueue } from "@nudg
 import { runDripPass } from "./drip-pass";
 import { runOneOffPass } from "./one-off-pass";
 import { loadSchedulerEnv } from "./env";
+import { reportHeapBudget } from "./heap-budget";
 import { runPass } from "./scheduler-pass";
 
 /**
@@ -15,6 +16,7 @@ export async function runScheduler(options: { once: boolean }): Promise<void> {
   const { once } = options;
   const env = loadSchedulerEnv();
   const logger = createLogger("scheduler", env.LOG_LEVEL);
+  reportHeapBudget(logger, !once);
   // Before anything opens a connection: the queue's Redis connection retries forever, so with Redis down a cron
   // pass would never exit. Both servers are checked at once, so that the wait is bounded by the slower check.
   await Promise.all([checkPostgres(env.DATABASE_URL), checkRedis(env.REDIS_URL)]);
