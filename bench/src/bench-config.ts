@@ -3,7 +3,7 @@
  * PG_ADMIN_URL and REDIS_URL). Every section receives this plain object and reads nothing else.
  */
 
-export const SECTIONS = ["noop", "unsafe", "nudge", "latency", "scheduler", "memory", "drip", "relay"] as const;
+export const SECTIONS = ["noop", "unsafe", "nudge", "latency", "scheduler", "memory", "drip", "relay", "api"] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
 export interface BenchConfig {
@@ -34,6 +34,9 @@ export interface BenchConfig {
   relayBatchSize: number;
   /** RELAY_CONCURRENCY: batch loops per source (the relay's default). */
   relayConcurrency: number;
+  /** POST /v1/messages of the api section, each with its own Idempotency-Key, and how many at a time. */
+  apiRequests: number;
+  apiConcurrency: number;
 }
 
 const DEFAULTS = {
@@ -50,10 +53,12 @@ const DEFAULTS = {
   dripSmallEnrollments: 10_000,
   relayBatchSize: 500,
   relayConcurrency: 2,
+  apiRequests: 5_000,
+  apiConcurrency: 32,
 };
 
 /** Small enough for a smoke check in well under a minute; the ratios are noisier but every code path runs. */
-const QUICK = { messages: 2_000, latencyJobs: 2_000, appointments: 20_000, memoryReminders: 1_000, dripEnrollments: 10_000, dripSmallEnrollments: 1_000 };
+const QUICK = { messages: 2_000, latencyJobs: 2_000, appointments: 20_000, memoryReminders: 1_000, dripEnrollments: 10_000, dripSmallEnrollments: 1_000, apiRequests: 1_000 };
 
 const NUMERIC_FLAGS: Record<string, keyof typeof DEFAULTS> = {
   "--messages": "messages",
@@ -69,6 +74,8 @@ const NUMERIC_FLAGS: Record<string, keyof typeof DEFAULTS> = {
   "--drip-small-enrollments": "dripSmallEnrollments",
   "--relay-batch-size": "relayBatchSize",
   "--relay-concurrency": "relayConcurrency",
+  "--api-requests": "apiRequests",
+  "--api-concurrency": "apiConcurrency",
 };
 
 export const USAGE = `Usage: npm run bench -- [--quick] [--only ${SECTIONS.join(",")}] [${Object.keys(NUMERIC_FLAGS)

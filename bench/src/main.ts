@@ -12,6 +12,7 @@ import { baselineNoop } from "./sections/baseline-noop";
 import { DRIP_TARGETS, dripPass } from "./sections/drip-pass";
 import { latencyBound } from "./sections/latency-bound";
 import { RELAY_TARGETS, relaySection } from "./sections/relay";
+import { apiSection } from "./sections/api";
 import { nudgePipeline } from "./sections/nudge-pipeline";
 import { schedulerPasses } from "./sections/scheduler-passes";
 import { unsafePeer } from "./sections/unsafe-peer";
@@ -26,6 +27,7 @@ const RUNNERS = {
   memory: workerMemory,
   drip: dripPass,
   relay: relaySection,
+  api: apiSection,
 } satisfies Record<SectionName, (config: BenchConfig, report: Report) => Promise<unknown>>;
 
 type Results = { [K in SectionName]?: Awaited<ReturnType<(typeof RUNNERS)[K]>> };
@@ -87,6 +89,8 @@ async function main(): Promise<number> {
     drip_peak_rss_large_vs_small: results.drip?.drip_peak_rss_large_vs_small ?? null,
     // Measured within the relay section (its own addBulk baseline).
     relay_vs_addbulk: results.relay?.relay_vs_addbulk ?? null,
+    // The api section's rate next to the relay section's, both to "enqueued", same run.
+    api_vs_relay: ratio(results.api?.api_enqueued_per_s, results.relay?.relay_rows_per_s),
   };
 
   report.heading("ratios (measured in this run; targets are for reading, not asserted)");
@@ -100,6 +104,7 @@ async function main(): Promise<number> {
     drip_repass_vs_pass: "repeated drip pass s / first drip pass s",
     drip_peak_rss_large_vs_small: `drip pass peak RSS at ${fmt.count(config.dripEnrollments)} / at ${fmt.count(config.dripSmallEnrollments)}, scheduler heap budget as deployed`,
     relay_vs_addbulk: `relay outbox rows/s (to enqueued) / plain addBulk jobs/s (${fmt.count(config.messages)}, same run)`,
+    api_vs_relay: `HTTP API messages/s (to enqueued, ${fmt.count(config.apiRequests)} requests) / relay outbox rows/s (same run)`,
   };
   for (const key of Object.keys(ratios) as (keyof typeof ratios)[]) {
     const target = (TARGETS as Record<string, Target>)[key];
@@ -113,7 +118,7 @@ async function main(): Promise<number> {
 
   const problems = [
     ...Object.entries(errors).map(([s, m]) => `${s}: ${m}`),
-    ...(["nudge", "latency", "memory", "drip", "relay"] as const).flatMap((s) => (results[s]?.problems ?? []).map((p) => `${s}: ${p}`)),
+    ...(["nudge", "latency", "memory", "drip", "relay", "api"] as const).flatMap((s) => (results[s]?.problems ?? []).map((p) => `${s}: ${p}`)),
   ];
   const json = {
     machine,
@@ -133,6 +138,8 @@ async function main(): Promise<number> {
       drip_small_enrollments: config.dripSmallEnrollments,
       relay_batch_size: config.relayBatchSize,
       relay_concurrency: config.relayConcurrency,
+      api_requests: config.apiRequests,
+      api_concurrency: config.apiConcurrency,
     },
     baseline_noop: results.noop ?? null,
     unsafe_peer: results.unsafe ?? null,
@@ -142,6 +149,7 @@ async function main(): Promise<number> {
     worker_memory: results.memory ?? null,
     drip: results.drip ?? null,
     relay: results.relay ?? null,
+    api: results.api ?? null,
     ...ratios,
     worker_peak_rss_mb: results.memory?.peak_rss_mb ?? null,
     section_s: sectionSeconds,
