@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { advanceDatabaseClock } from "@nudge/testing";
+import { advanceDatabaseClock, createTestDatabase, freePort, startApp } from "@nudge/testing";
 import IORedis from "ioredis";
-import { databaseSnapshot, OPERATOR, startDashboardFleet, VIEWER, type DashboardFleet } from "./dashboard-fixture";
+import { addUser, databaseSnapshot, OPERATOR, startDashboardFleet, VIEWER, type DashboardFleet } from "./dashboard-fixture";
 
 /**
  * Acceptance 3: every dashboard route, asked without a session, with a forged one, with one that expired by the
@@ -136,6 +136,27 @@ test("a viewer cannot decide a send: 403, nothing written", async () => {
   const page = await (await f.request("GET", "/decisions", { cookie })).text();
   expect(page).toContain(`delivery-${deliveryId}`);
   expect(page).not.toContain("Release for one resend");
+});
+
+test("nudge users add refuses a bad role and a short password; the dashboard refuses to start with no user", async () => {
+  const database = await createTestDatabase();
+  try {
+    const env = { ...f.env, DATABASE_URL: database.url, DASHBOARD_PORT: String(await freePort()) };
+    const badRole = await addUser(env, "someone", "admin", "long enough password");
+    expect({ code: badRole.code, output: badRole.output.trim() }).toEqual({ code: 1, output: 'nudge users: --role: expected viewer or operator, got "admin"' });
+    const short = await addUser(env, "someone", "viewer", "short");
+    expect(short.output).toContain("at least 12 characters");
+    const dashboard = startApp("apps/dashboard/src/main.ts", env);
+    expect(await dashboard.exited).toBe(1);
+    expect(dashboard.output.join("\n")).toContain("no dashboard user: add one with `nudge users add <name> --role operator`");
+    // With a user it starts.
+    expect((await addUser(env, "someone", "viewer", "long enough password")).code).toBe(0);
+    const started = startApp("apps/dashboard/src/main.ts", env);
+    await started.waitForLine(/"msg":"dashboard listening"/);
+    await started.kill("SIGTERM");
+  } finally {
+    await database.drop();
+  }
 });
 
 test("a session that expired by the database's clock is refused like none (last: it moves the clock)", async () => {
