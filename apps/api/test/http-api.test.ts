@@ -161,6 +161,31 @@ describe("idempotency keys", () => {
     expect([replay.statusCode, replay.body]).toEqual([201, answer.body]);
   });
 
+  it("lets a retry take over a key whose process died after applying (its lease ended) and answers what the first would have, with one message", async () => {
+    const key = newKey("orphan");
+    const body = { channel: "sms", contact: { id: "orphan-1", name: "Orphan", phone: "+15550100999" }, body: "Once" };
+    const first = await post(client, "/v1/messages", body, { ...bearer(sender), "idempotency-key": key });
+    expect(first.statusCode).toBe(201);
+    // The row as a process leaves it when it dies between applying the request and storing the answer.
+    const orphan = (lockedUntil: string) =>
+      sqlPool(db).query(
+        `UPDATE api_idempotency SET state = 'processing', status_code = NULL, response_body = NULL, owner = 'a-dead-process',
+           locked_until = nudge_now() + $2::interval WHERE idempotency_key = $1`,
+        [key, lockedUntil],
+      );
+    await orphan("1 minute");
+    expect((await post(client, "/v1/messages", body, { ...bearer(sender), "idempotency-key": key })).statusCode).toBe(409);
+    await orphan("-1 second");
+    const retry = await post(client, "/v1/messages", body, { ...bearer(sender), "idempotency-key": key });
+    expect([retry.statusCode, retry.body]).toEqual([201, first.body]);
+    const { rows } = await sqlPool(db).query<{ n: number; state: string }>(
+      `SELECT (SELECT count(*)::int FROM one_off_messages m JOIN relay_requests r ON r.id = m.request_id WHERE r.idempotency_key = $1) AS n,
+              (SELECT state FROM api_idempotency WHERE idempotency_key = $1) AS state`,
+      [key],
+    );
+    expect(rows[0]).toEqual({ n: 1, state: "done" });
+  });
+
   it("lets 200 concurrent requests on 20 keys make 20 requests: each answer is the key's first or a 409", async () => {
     const keys = Array.from({ length: 20 }, () => newKey("burst"));
     const bodyOf = (i: number) => ({ channel: "sms", contact: { id: `burst-${i}`, name: `Burst ${i}`, phone: `+155501${String(2000 + i)}` }, body: `Burst ${i}` });
