@@ -2,10 +2,11 @@ import { createHash } from "node:crypto";
 import { type RequestKind, VERSIONED_KINDS } from "@nudge/client";
 import { type Db, sqlPool } from "@nudge/db";
 import type { Logger } from "@nudge/logger";
-import { checkRequest, type OneOffEnqueuer, type OutboxRow, type RequestApplier } from "@nudge/relay";
+import { type ApplyResult, checkRequest, type OneOffEnqueuer, type OutboxRow, type RequestApplier } from "@nudge/relay";
 import { ClientError, StoreUnavailableError, stored } from "../http-errors";
 import type { PostRoute } from "./api-schemas";
 import type { ApiPrincipal } from "./api-tokens";
+import { ApplyBatcher } from "./apply-batcher";
 import { IdempotencyStore, type StoredResponse } from "./idempotency-store";
 
 export interface Answer extends StoredResponse {
@@ -45,9 +46,11 @@ const json = (statusCode: number, value: unknown): StoredResponse => ({ statusCo
  */
 export class RequestAcceptor {
   private readonly keys: IdempotencyStore;
+  private readonly batcher: ApplyBatcher;
 
   constructor(private readonly options: RequestAcceptorOptions) {
     this.keys = new IdempotencyStore(options.db);
+    this.batcher = new ApplyBatcher(options.applier);
   }
 
   async accept(principal: ApiPrincipal, route: PostRoute, params: Record<string, string>, body: unknown, key: string): Promise<Answer> {
@@ -83,8 +86,10 @@ export class RequestAcceptor {
     try {
       // The key's row id orders the API's requests as an outbox row's id orders a service's outbox: a contact's
       // details are those of its latest request.
-      const result = await this.options.applier.apply(principal.source, { ...row, id: claim.sequence });
-      ({ answer, oneOffId } = await this.answerFor(principal.source, row, result.requestId, result.outcome, result.fresh));
+      const applying = { ...row, id: claim.sequence };
+      // One-off messages, the common request, are applied together with those that arrive with them (apply-batcher.ts).
+      const result = kind === "message.send" ? await this.batcher.apply(principal.source, applying) : await this.options.applier.apply(principal.source, applying);
+      ({ answer, oneOffId } = await this.answerFor(principal.source, row, result));
     } catch (error) {
       await this.keys.release(claim).catch(() => undefined);
       if (error instanceof ClientError) throw error;
@@ -105,7 +110,8 @@ export class RequestAcceptor {
    * The answer, from Nudge's record rather than from this attempt's own result, so that an attempt that finds the
    * request applied before (a takeover after a crash) answers byte for byte what the first would have.
    */
-  private async answerFor(source: string, row: OutboxRow, requestId: number, outcome: string, fresh: boolean): Promise<{ answer: StoredResponse; oneOffId?: number }> {
+  private async answerFor(source: string, row: OutboxRow, result: ApplyResult): Promise<{ answer: StoredResponse; oneOffId?: number }> {
+    const { requestId, outcome, fresh } = result;
     const pool = sqlPool(this.options.db);
     if (!fresh) {
       // The key was in relay_requests already: this API's own earlier attempt, or the source's outbox using the same
@@ -125,6 +131,8 @@ export class RequestAcceptor {
       return { answer: json(422, { error: outcome.slice("refused: ".length), ...base }) };
     }
     if (row.kind !== "message.send") return { answer: json(201, base) };
+    // Made by this attempt: its id is in the result, and it is not enqueued yet.
+    if (fresh && result.oneOffId !== undefined) return { answer: json(201, { ...base, messageId: result.oneOffId }), oneOffId: result.oneOffId };
     const { rows } = await pool.query<{ id: number; enqueued: boolean }>(`SELECT id, enqueued FROM one_off_messages WHERE request_id = $1`, [requestId]);
     const message = rows[0];
     return { answer: json(201, { ...base, ...(message && { messageId: message.id }) }), ...(message && !message.enqueued && { oneOffId: message.id }) };
