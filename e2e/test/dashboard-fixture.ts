@@ -59,13 +59,8 @@ export async function startDashboardFleet(extraEnv: Record<string, string> = {})
     DASHBOARD_SECURE_COOKIE: "off",
     ...extraEnv,
   };
-  for (const [user, role] of [
-    [OPERATOR, "operator"],
-    [VIEWER, "viewer"],
-  ] as const) {
-    const added = await addUser(env, user.name, role, user.password);
-    if (added.code !== 0) throw new Error(`nudge users add failed: ${added.output}`);
-  }
+  const added = await Promise.all([addUser(env, OPERATOR.name, "operator", OPERATOR.password), addUser(env, VIEWER.name, "viewer", VIEWER.password)]);
+  for (const a of added) if (a.code !== 0) throw new Error(`nudge users add failed: ${a.output}`);
   const dashboard = startApp("apps/dashboard/src/main.ts", env);
   await dashboard.waitForLine(/"msg":"dashboard listening"/);
   const pg = new Client({ connectionString: databaseUrl });
