@@ -1,6 +1,8 @@
 import type { ApplyResult, OutboxRow, RequestApplier } from "@nudge/relay";
 
-/** More than this many requests of one source waiting: applied at once, without waiting for the next tick. */
+/** Batches of one source in flight at once: while they run, the requests that arrive wait and form the next. */
+const IN_FLIGHT_PER_SOURCE = 2;
+/** The most requests one batch takes (one transaction; the relay's own default batch is 500). */
 const MAX_BATCH = 200;
 
 interface Waiting {
@@ -9,36 +11,47 @@ interface Waiting {
   reject(error: unknown): void;
 }
 
+interface SourceState {
+  queue: Waiting[];
+  inFlight: number;
+}
+
 /**
- * Applies the one-off messages of requests that arrive together (the same turn of the event loop, per source) as one
- * batch, through the relay's own set-based path (RequestApplier.applyBatch: a handful of statements for the whole
- * batch, in one transaction) instead of a transaction of about ten statements each. Each request still has its answer
- * only once its row is committed. A batch the database refuses is applied again row by row (apply() finds a row that
- * did commit and does nothing twice), so one bad request cannot fail the others.
+ * Applies one-off messages in batches, as group commit does: while a source's batches are in flight, the requests
+ * that arrive wait and go together in the next one, through the relay's own set-based path
+ * (RequestApplier.applyBatch: a handful of statements for the whole batch, in one transaction) instead of a
+ * transaction of about ten statements each. An idle API adds no delay (a lone request starts at once), and a busy
+ * one gets larger batches. Each request has its answer only once its row is committed. A batch the database refuses
+ * is applied again row by row (apply() finds a row that did commit and does nothing twice), so one bad request
+ * cannot fail the others.
  */
 export class ApplyBatcher {
-  private readonly waiting = new Map<string, Waiting[]>();
+  private readonly sources = new Map<string, SourceState>();
 
   constructor(private readonly applier: RequestApplier) {}
 
   apply(source: string, row: OutboxRow): Promise<ApplyResult> {
     return new Promise((resolve, reject) => {
-      let queue = this.waiting.get(source);
-      if (!queue) {
-        queue = [];
-        this.waiting.set(source, queue);
-        setImmediate(() => this.flush(source));
+      let state = this.sources.get(source);
+      if (!state) {
+        state = { queue: [], inFlight: 0 };
+        this.sources.set(source, state);
       }
-      queue.push({ row, resolve, reject });
-      if (queue.length >= MAX_BATCH) this.flush(source);
+      state.queue.push({ row, resolve, reject });
+      this.next(source, state);
     });
   }
 
-  private flush(source: string): void {
-    const batch = this.waiting.get(source);
-    if (!batch) return;
-    this.waiting.delete(source);
-    void this.run(source, batch);
+  private next(source: string, state: SourceState): void {
+    while (state.inFlight < IN_FLIGHT_PER_SOURCE && state.queue.length > 0) {
+      const batch = state.queue.splice(0, MAX_BATCH);
+      state.inFlight++;
+      void this.run(source, batch).finally(() => {
+        state.inFlight--;
+        if (state.inFlight === 0 && state.queue.length === 0) this.sources.delete(source);
+        else this.next(source, state);
+      });
+    }
   }
 
   private async run(source: string, batch: Waiting[]): Promise<void> {
