@@ -4,6 +4,7 @@ import { createLogger, type Logger } from "@nudge/logger";
 import { createQueue, createRedis } from "@nudge/queue";
 import { OneOffEnqueuer, RequestApplier } from "@nudge/relay";
 import { loadApiEnv, type ApiEnv } from "./env";
+import { keysDatabaseUrl } from "./v1/idempotency-store";
 import { RequestAcceptor } from "./v1/request-acceptor";
 import { buildWebhooks } from "./webhooks";
 
@@ -37,7 +38,8 @@ export async function runApi(env: ApiEnv = loadApiEnv(), options: { signals?: bo
   reportRedis(redis, queue, logger);
   const enqueuer = new OneOffEnqueuer({ db, queue, redis, logger });
   const applier = new RequestApplier({ db, defaultDeadlineHours: env.ONE_OFF_DEFAULT_DEADLINE_HOURS });
-  const acceptor = new RequestAcceptor({ db, applier, enqueuer, logger });
+  const keysDb = createDb(keysDatabaseUrl(env.DATABASE_URL), { poolSize: 5 });
+  const acceptor = new RequestAcceptor({ db, keysDb, applier, enqueuer, logger });
   // One-off messages accepted by an API process that died before enqueueing them (the scheduler's pass would find
   // them too; this is sooner). A job added twice is one job: its key is its jobId.
   let sweeping: Promise<unknown> = enqueuer.sweep(SWEEP_AGE_MS).catch((error: unknown) => logger.warn({ err: (error as Error).message }, "one-off sweep failed"));
@@ -63,6 +65,7 @@ export async function runApi(env: ApiEnv = loadApiEnv(), options: { signals?: bo
       await enqueuer.close();
       await queue.close().catch(() => undefined);
       redis.disconnect();
+      await keysDb.$disconnect();
       await db.$disconnect();
     })());
   try {

@@ -9,6 +9,21 @@ import { type Db, sqlPool } from "@nudge/db";
  */
 export const IDEMPOTENCY_LEASE_MS = 60_000;
 
+/**
+ * DATABASE_URL for the pool that claims and completes keys: its sessions commit with synchronous_commit off, so a
+ * claim and a stored answer do not each wait for a WAL flush (two of a request's three commits). Nothing is lost by
+ * it: the claim's WAL comes before the request's own commit, which is flushed as always, so whenever the request is
+ * durable so is its claim; and a stored answer lost in a Postgres crash leaves the key `processing`, whose lease ends
+ * and whose retry rebuilds the same answer from relay_requests (the answer is derived from the record, not stored
+ * only here).
+ */
+export function keysDatabaseUrl(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  const options = url.searchParams.get("options");
+  url.searchParams.set("options", `${options ? `${options} ` : ""}-c synchronous_commit=off`);
+  return url.toString();
+}
+
 /** A stored first answer: status and body exactly as sent. */
 export interface StoredResponse {
   statusCode: number;

@@ -21,6 +21,11 @@ export interface RequestAcceptorOptions {
   /** Enqueues the one-off messages accepted (absent: the scheduler's pass enqueues them). */
   enqueuer?: OneOffEnqueuer;
   logger: Logger;
+  /**
+   * Where Idempotency-Key rows are claimed and completed: `db`, or a pool on the same database whose sessions commit
+   * without waiting for the WAL flush (see keysDatabaseUrl). Absent: `db`.
+   */
+  keysDb?: Db;
 }
 
 /** JSON with object keys sorted, so that two bodies that mean the same request hash alike whatever their key order. */
@@ -49,7 +54,7 @@ export class RequestAcceptor {
   private readonly batcher: ApplyBatcher;
 
   constructor(private readonly options: RequestAcceptorOptions) {
-    this.keys = new IdempotencyStore(options.db);
+    this.keys = new IdempotencyStore(options.keysDb ?? options.db);
     this.batcher = new ApplyBatcher(options.applier);
   }
 
