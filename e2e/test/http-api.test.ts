@@ -154,6 +154,15 @@ describe("the HTTP API, end to end", () => {
     } finally {
       await pool.end();
     }
+
+    // `nudge tokens list` shows the token's id and source, never the token; `nudge tokens revoke` ends it at once.
+    const listed = await runCommand(NUDGE_BIN, ["tokens", "list"], fleet.workerEnv);
+    expect(listed.code).toBe(0);
+    expect(listed.lines.join("\n")).not.toContain(token);
+    const id = listed.lines.map((l) => l.split("\t")).find((cols) => cols[1] === SOURCE && cols[3] === "active")![0]!;
+    expect((await runCommand(NUDGE_BIN, ["tokens", "revoke", id], fleet.workerEnv)).code).toBe(0);
+    const revoked = await post(email("revoked", 1), "api-after-revoke");
+    expect([revoked.status, JSON.parse(revoked.body).error]).toEqual([401, "the bearer token is not valid (unknown or revoked)"]);
   });
 
   test("Redis stopped while 500 requests are accepted: each of the 500 messages is sent once after Redis returns", async () => {
