@@ -13,6 +13,8 @@ export class ClientError extends Error {
   constructor(
     readonly statusCode: number,
     message: string,
+    /** Headers the answer carries, e.g. Retry-After on a 409. */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -87,6 +89,7 @@ export function installErrorHandling(app: FastifyInstance): void {
         await drain(request.raw);
         reply.header("connection", "close");
       }
+      if (error instanceof ClientError) reply.headers(error.headers);
       return reply.code(status).send({ error: message });
     }
     request.log.error({ err: error.message, stack: error.stack, url: loggableUrl(request.url) }, "request failed");

@@ -149,6 +149,7 @@ describe("idempotency keys", () => {
       const replay = await post(client, "/v1/messages", body, { ...bearer(sender), "idempotency-key": key });
       expect(replay.statusCode).toBe(409);
       expect(replay.json().error).toMatch(/still being processed/);
+      expect(replay.headers["retry-after"]).toBe("1");
       // Another body under the held key is still another request.
       expect((await post(client, "/v1/messages", { ...body, body: "x" }, { ...bearer(sender), "idempotency-key": key })).statusCode).toBe(422);
     } finally {

@@ -83,7 +83,9 @@ export class RequestAcceptor {
       case "mismatch":
         throw new ClientError(422, `Idempotency-Key ${JSON.stringify(key)} was used for another request (another route or body); use a new key for a new request`);
       case "in-flight":
-        throw new ClientError(409, `a request with Idempotency-Key ${JSON.stringify(key)} is still being processed; retry in ${claim.retryAfterSeconds} s for its answer`);
+        throw new ClientError(409, `a request with Idempotency-Key ${JSON.stringify(key)} is still being processed; retry in ${claim.retryAfterSeconds} s for its answer`, {
+          "retry-after": String(claim.retryAfterSeconds),
+        });
     }
 
     let answer: StoredResponse;
