@@ -61,6 +61,18 @@ test("marking a send `sent` settles it with the operator's provider id, sends no
   expect(timeline).toContain(`${OPERATOR.name}: sent`);
 });
 
+test("an unknown send the reconciler has not handed over cannot be decided: refused and audited, nothing changes", async () => {
+  const { deliveryId } = await f.seedAwaitingDecision();
+  await f.pg.query(`UPDATE deliveries SET awaiting_operator_since = NULL WHERE id = $1`, [deliveryId]);
+  const cookie = await f.login(OPERATOR);
+  for (const action of ["release", "mark-sent"]) await f.request("POST", `/decisions/${deliveryId}/${action}`, { cookie, ...form() });
+  expect(await delivery(deliveryId)).toMatchObject({ state: "unknown", resends: 0 });
+  expect((await audit(deliveryId)).map((e) => [e.action, e.outcome])).toEqual([
+    ["release", "refused: the reconciler has not handed it to an operator (yet)"],
+    ["mark-sent", "refused: the reconciler has not handed it to an operator (yet)"],
+  ]);
+});
+
 test("a release, clicked three times at once, is audited once as released and sent exactly once by the reconciler", async () => {
   const { deliveryId, phone } = await f.seedAwaitingDecision();
   const cookie = await f.login(OPERATOR);

@@ -268,6 +268,12 @@ export class DashboardStore {
     return { addresses, messages, suppressions, events };
   }
 
+  /** Whether a delivery is `unknown` and the reconciler has handed it to a person (only those take an operator's decision). */
+  async isAwaitingDecision(deliveryId: number): Promise<boolean> {
+    const { rows } = await this.pool.query(`SELECT 1 FROM deliveries WHERE id = $1 AND state = 'unknown' AND awaiting_operator_since IS NOT NULL`, [deliveryId]);
+    return rows.length === 1;
+  }
+
   /** The sends the reconciler could not decide (`unknown`, awaiting an operator), oldest first, with their evidence. */
   async awaitingDecision(limit: number): Promise<AwaitingDecision[]> {
     const { rows } = await this.pool.query<AwaitingDecision>(

@@ -40,6 +40,9 @@ export class OperatorDecisions {
     const delivery = await this.deliveries.byId(deliveryId);
     if (!delivery) return { applied: false, outcome: "refused: no such delivery" };
     if (delivery.state !== "unknown") return { applied: false, outcome: `refused: the delivery is ${delivery.state}, not waiting for a decision` };
+    // An unknown send the reconciler has not handed over may still be found in the provider's list: a release then
+    // would send a message the recipient already has. Only the reconciler's leftovers are a person's to decide.
+    if (!(await this.store.isAwaitingDecision(deliveryId))) return { applied: false, outcome: "refused: the reconciler has not handed it to an operator (yet)" };
     if (action === "mark-sent") {
       // Without a provider id from the operator, the one the delivery already carries (if any) is kept.
       const id = providerMessageId || delivery.providerMessageId || `operator-decision-${deliveryId}`;
