@@ -207,6 +207,27 @@ describe("idempotency keys", () => {
   });
 });
 
+describe("batches", () => {
+  it("applies concurrent one-off requests together, refusing only those that can never be sent, each answer replayed as given", async () => {
+    const requests = Array.from({ length: 40 }, (_, i) => ({
+      key: newKey("batch"),
+      // Every third is an email to a contact with a phone only: recorded and refused, in the same batch as the others.
+      body:
+        i % 3 === 0
+          ? { channel: "email", contact: { id: `batch-${i}`, name: `Batch ${i}`, phone: `+155501${String(3000 + i)}` }, subject: "Hi", body: "Hello" }
+          : { channel: "sms", contact: { id: `batch-${i}`, name: `Batch ${i}`, phone: `+155501${String(3000 + i)}` }, body: `Hello ${i}` },
+    }));
+    const answers = await Promise.all(requests.map((r) => post(client, "/v1/messages", r.body, { ...bearer(sender), "idempotency-key": r.key })));
+    expect(answers.map((a) => a.statusCode)).toEqual(requests.map((_, i) => (i % 3 === 0 ? 422 : 201)));
+    expect(answers.filter((_, i) => i % 3 === 0).every((a) => /has no email address/.test(a.json().error))).toBe(true);
+    expect(new Set(answers.filter((a) => a.statusCode === 201).map((a) => a.json().messageId)).size).toBe(26);
+    for (const [i, r] of requests.entries()) {
+      const replay = await post(client, "/v1/messages", r.body, { ...bearer(sender), "idempotency-key": r.key });
+      expect([replay.statusCode, replay.body]).toEqual([answers[i]!.statusCode, answers[i]!.body]);
+    }
+  });
+});
+
 describe("tokens", () => {
   it("fails a revoked token on its next request, and lists tokens without their secret", async () => {
     const t = await token(db, ["send", "read"], "revoking-service");
