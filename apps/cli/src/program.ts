@@ -53,8 +53,9 @@ export function createProgram(): Command {
 
   program
     .command("api")
-    .description("run the webhooks app until SIGTERM: Twilio status callbacks and STOP replies, SendGrid events (API_PORT)")
-    // runApi checks PostgreSQL itself before it opens its pool, and needs no Redis.
+    .description("run the webhooks app and the HTTP API (/v1) until SIGTERM: Twilio status callbacks and STOP replies, SendGrid events, other services' requests (API_PORT)")
+    // runApi checks PostgreSQL itself before it opens its pool; Redis it does not need to start or to accept requests
+    // (their jobs wait for it).
     .action(async () => {
       await (await import("@nudge/api")).runApi();
     });
