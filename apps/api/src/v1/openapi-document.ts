@@ -14,8 +14,19 @@ import {
   refusedSchema,
 } from "./api-schemas";
 
+const retryAfter = z.object({ "retry-after": z.string().meta({ description: "Seconds to wait before trying again." }) });
+
 const errors = (codes: Record<string, string>) =>
-  Object.fromEntries(Object.entries(codes).map(([code, description]) => [code, { description, content: { "application/json": { schema: errorSchema } } }]));
+  Object.fromEntries(
+    Object.entries(codes).map(([code, description]) => [
+      code,
+      { description, ...((code === "409" || code === "429") && { headers: retryAfter }), content: { "application/json": { schema: errorSchema } } },
+    ]),
+  );
+
+const replayed = z.object({
+  "idempotent-replayed": z.literal("true").optional().meta({ description: "Present on a replay: the answer stored for this Idempotency-Key, byte for byte." }),
+});
 
 const AUTH_ERRORS = {
   "401": "No bearer token, or one that is unknown or revoked.",
@@ -44,7 +55,7 @@ export function openApiDocument() {
           },
           requestBody: { required: true, content: { "application/json": { schema: route.body } } },
           responses: {
-            "201": { description: "Recorded in Nudge's database (and replayed as such for the same key and body).", content: { "application/json": { schema: acceptedSchema } } },
+            "201": { description: "Recorded in Nudge's database (and replayed as such for the same key and body).", headers: replayed, content: { "application/json": { schema: acceptedSchema } } },
             "422": { description: "Recorded but refused (the request can never be applied), or the Idempotency-Key was used for another request.", content: { "application/json": { schema: z.union([refusedSchema, errorSchema]) } } },
             ...errors({
               "400": "A malformed body, a field that fails its schema (named in the message), an unknown field, or a missing or invalid Idempotency-Key.",
