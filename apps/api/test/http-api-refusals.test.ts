@@ -205,6 +205,7 @@ function badRequests(count: number, send: string): Bad[] {
         ["/v1/leads/enroll", { contact: { id: "c", name: "C", email: "c@example.com" }, campaignId: "Not A Slug" }, /body\.campaignId: a campaign id is a slug/],
         ["/v1/messages", [1, 2], /body: a JSON object is required, got an array/],
         ["/v1/messages", "just a string", /body: a JSON object is required, got string/],
+        [`/v1/leads/${"c".repeat(201)}/stop`, { reason: "r" }, /path\.contactId: an id is at most 200 characters/],
       ]);
       return { what: `invalid value on ${url.slice(0, 40)}`, url, headers: { ...json, "idempotency-key": newKey("bad") }, payload: JSON.stringify(body), status: 400, names };
     },

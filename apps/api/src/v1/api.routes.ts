@@ -4,7 +4,7 @@ import type { Db } from "@nudge/db";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ClientError, stored, type RouteLimits } from "../http-errors";
 import { readDelivery, readHistory, readMessage } from "./api-reads";
-import { historyQuerySchema, numericIdParam, POST_ROUTES, type PostRoute } from "./api-schemas";
+import { contactIdParam, historyQuerySchema, numericIdParam, POST_ROUTES, type PostRoute } from "./api-schemas";
 import { type ApiPrincipal, type ApiScope, authenticateApiToken } from "./api-tokens";
 import { openApiJson } from "./openapi-document";
 import type { RequestAcceptor } from "./request-acceptor";
@@ -137,7 +137,7 @@ export async function apiRoutes(app: FastifyInstance, options: ApiRoutesOptions)
     return reply.send(message);
   });
   app.get("/v1/recipients/:contactId/history", { config: readConfig }, async (request, reply) => {
-    const contactId = (request.params as { contactId: string }).contactId;
+    const contactId = param({ name: "contactId", schema: contactIdParam }, request.params as Record<string, string>);
     const query = historyQuerySchema.safeParse(request.query, { error: absentIsRequired });
     if (!query.success) throw new ClientError(400, describeIssues("query", query.error));
     const deliveries = await stored(() => readHistory(db, principalOf(request), contactId, query.data.limit));
