@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { advanceDatabaseClock, createTestDatabase, freePort, startApp } from "@nudge/testing";
 import IORedis from "ioredis";
-import { addUser, databaseSnapshot, OPERATOR, startDashboardFleet, VIEWER, type DashboardFleet } from "./dashboard-fixture";
+import { addUser, databaseSnapshot, OPERATOR, redisSnapshot as redisContent, startDashboardFleet, VIEWER, type DashboardFleet } from "./dashboard-fixture";
 
 /**
  * Acceptance 3: every dashboard route, asked without a session, with a forged one, with one that expired by the
@@ -22,6 +22,7 @@ beforeAll(async () => {
   // Something in the queue for a write to change, were one let through.
   await f.seedSmsReminders(2);
   await f.pass();
+  jobId = (await f.queue.getJobs(["waiting"]))[0]!.id!;
 });
 
 afterAll(async () => {
@@ -29,26 +30,52 @@ afterAll(async () => {
   await f?.close();
 });
 
-/** Every page and every write the dashboard has (Bull Board's are in dashboard-board.test.ts's sweep too). */
-const PAGES = ["/", "/ledger", "/ledger?recipient=%2B1555&state=unknown", "/timeline?address=%2B15550100001", "/decisions", "/audit", "/board", "/no-such-page"];
+/** Every page and every write the dashboard has, Bull Board's (both boards) included. */
+const BOARDS = ["/board/view", "/board/ops"];
+const PAGES = [
+  "/",
+  "/ledger",
+  "/ledger?recipient=%2B1555&state=unknown",
+  "/timeline?address=%2B15550100001",
+  "/decisions",
+  "/audit",
+  "/board",
+  ...BOARDS,
+  ...BOARDS.map((b) => `${b}/queue/reminders`),
+  "/no-such-page",
+];
+/** Bull Board's API and assets: no redirect for these, a 401. */
+const API_GETS = BOARDS.flatMap((b) => [`${b}/api/queues`, `${b}/api/queues/reminders/metrics`, `${b}/api/redis/stats`, `${b}/static/index.html`]);
+let jobId = "";
 const writes = () => [
   { method: "POST", path: "/logout" },
   { method: "POST", path: `/decisions/${deliveryId}/mark-sent`, body: "providerMessageId=CA123" },
   { method: "POST", path: `/decisions/${deliveryId}/release`, body: "" },
   { method: "DELETE", path: "/ledger" },
   { method: "PUT", path: "/board" },
+  ...BOARDS.flatMap((b) => [
+    { method: "PUT", path: `${b}/api/queues/reminders/retry/completed` },
+    { method: "PUT", path: `${b}/api/queues/reminders/retry/failed` },
+    { method: "PUT", path: `${b}/api/queues/reminders/promote` },
+    { method: "PUT", path: `${b}/api/queues/reminders/clean/waiting` },
+    { method: "PUT", path: `${b}/api/queues/reminders/empty` },
+    { method: "PUT", path: `${b}/api/queues/reminders/obliterate` },
+    { method: "PUT", path: `${b}/api/queues/reminders/pause` },
+    { method: "PUT", path: `${b}/api/queues/pause` },
+    { method: "PUT", path: `${b}/api/queues/reminders/${jobId}/clean` },
+    { method: "PUT", path: `${b}/api/queues/reminders/${jobId}/retry` },
+    { method: "PATCH", path: `${b}/api/queues/reminders/${jobId}/update-data`, json: { jobData: { key: jobId } } },
+    { method: "POST", path: `${b}/api/queues/reminders/add`, json: { name: "send-reminder", data: {}, options: {} } },
+  ]),
 ];
 
-async function redisSnapshot(): Promise<string> {
-  const keys = (await redis.keys(`${f.prefix}:*`)).sort();
-  const counts = await Promise.all(
-    keys.map(async (k) => {
-      const type = await redis.type(k);
-      const size = type === "zset" ? await redis.zcard(k) : type === "list" ? await redis.llen(k) : type === "hash" ? await redis.hlen(k) : type === "set" ? await redis.scard(k) : 1;
-      return `${k}=${type}:${size}`;
-    }),
-  );
-  return counts.join("\n");
+async function redisSnapshot(): Promise<unknown> {
+  return redisContent(redis, f.prefix);
+}
+
+function bodyOf(w: { body?: string; json?: unknown }) {
+  if (w.json !== undefined) return { body: JSON.stringify(w.json), type: "application/json" };
+  return w.body !== undefined ? { body: w.body, type: "application/x-www-form-urlencoded" } : {};
 }
 
 async function expectRefusedEverywhere(cookie: string | undefined, what: string) {
@@ -62,19 +89,20 @@ async function expectRefusedEverywhere(cookie: string | undefined, what: string)
       location: `/login?next=${encodeURIComponent(path)}`,
     });
   }
+  for (const path of API_GETS) {
+    const res = await f.request("GET", path, cookie ? { cookie } : {});
+    expect({ what, path, status: res.status }).toEqual({ what, path, status: 401 });
+  }
   for (const w of writes()) {
-    const res = await f.request(w.method, w.path, {
-      ...(cookie && { cookie }),
-      ...(w.body !== undefined && { body: w.body, type: "application/x-www-form-urlencoded" }),
-    });
-    expect({ what, path: w.path, status: res.status }).toEqual({ what, path: w.path, status: 401 });
+    const res = await f.request(w.method, w.path, { ...(cookie && { cookie }), ...bodyOf(w) });
+    expect({ what, method: w.method, path: w.path, status: res.status }).toEqual({ what, method: w.method, path: w.path, status: 401 });
   }
   expect({ db: await databaseSnapshot(f.pg), redis: await redisSnapshot() }).toEqual(before);
 }
 
 test("a valid operator session gets the pages (the control for the refusals below)", async () => {
   const cookie = await f.login(OPERATOR);
-  for (const path of PAGES.filter((p) => p !== "/" && p !== "/no-such-page")) {
+  for (const path of [...PAGES.filter((p) => !["/", "/board", "/no-such-page"].includes(p)), ...API_GETS.filter((p) => !p.includes("/static/"))]) {
     const res = await f.request("GET", path, { cookie });
     expect({ path, status: res.status }).toEqual({ path, status: 200 });
   }
@@ -105,12 +133,8 @@ test("from a foreign or missing Origin, every write is 403 even with an operator
   const before = { db: await databaseSnapshot(f.pg), redis: await redisSnapshot() };
   for (const origin of ["https://evil.example.com", "null", `http://127.0.0.1:1`, null]) {
     for (const w of writes()) {
-      const res = await f.request(w.method, w.path, {
-        cookie,
-        origin,
-        ...(w.body !== undefined && { body: w.body, type: "application/x-www-form-urlencoded" }),
-      });
-      expect({ origin, path: w.path, status: res.status }).toEqual({ origin, path: w.path, status: 403 });
+      const res = await f.request(w.method, w.path, { cookie, origin, ...bodyOf(w) });
+      expect({ origin, method: w.method, path: w.path, status: res.status }).toEqual({ origin, method: w.method, path: w.path, status: 403 });
     }
     // A login from another site (login CSRF) is refused too.
     const login = await f.request("POST", "/login", {

@@ -141,3 +141,35 @@ export async function databaseSnapshot(pg: Client): Promise<Record<string, strin
   );
   return rows[0]!;
 }
+
+/**
+ * Every key under the prefix with its full content, for "nothing changed in Redis". Keys with an expiry are left out:
+ * they change on their own (a stopped worker's stalled-check marker expires).
+ */
+export async function redisSnapshot(redis: import("ioredis").Redis, prefix: string): Promise<Record<string, unknown>> {
+  const all = (await redis.keys(`${prefix}:*`)).sort();
+  const ttls = await Promise.all(all.map((key) => redis.pttl(key)));
+  const keys = all.filter((_, i) => ttls[i] === -1);
+  const entries = await Promise.all(
+    keys.map(async (key): Promise<[string, unknown]> => {
+      const type = await redis.type(key);
+      switch (type) {
+        case "string":
+          return [key, await redis.get(key)];
+        case "hash":
+          return [key, await redis.hgetall(key)];
+        case "list":
+          return [key, await redis.lrange(key, 0, -1)];
+        case "set":
+          return [key, (await redis.smembers(key)).sort()];
+        case "zset":
+          return [key, await redis.zrange(key, 0, -1, "WITHSCORES")];
+        case "stream":
+          return [key, await redis.xlen(key)];
+        default:
+          return [key, type];
+      }
+    }),
+  );
+  return Object.fromEntries(entries);
+}

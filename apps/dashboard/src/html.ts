@@ -42,7 +42,7 @@ button{cursor:pointer}`;
 
 export function page(title: string, user: { name: string; role: string } | undefined, body: Html): string {
   const nav = user
-    ? html`<a href="/ledger">Ledger</a><a href="/decisions">Waiting for a decision</a><a href="/board">Queues</a><a href="/audit">Audit log</a>
+    ? html`<a href="/ledger">Ledger</a><a href="/decisions">Waiting for a decision</a><a href="/board">Queues (Bull Board)</a><a href="/audit">Audit log</a>
         <span class="who">${user.name} (${user.role})</span><form method="post" action="/logout" style="margin:0"><button>Log out</button></form>`
     : html``;
   return html`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title} · Nudge ops</title>

@@ -1,9 +1,11 @@
 import type { DashboardStore, LedgerFilter, SessionUser } from "@nudge/db";
 import type { Logger } from "@nudge/logger";
+import { JOBS } from "@nudge/queue";
 import type { OperatorAction, OperatorDecisions } from "@nudge/send-guard";
 import type { Queue } from "bullmq";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { z } from "zod";
+import { mountBoards, OPERATOR_BOARD, VIEWER_BOARD } from "./bull-board";
 import { html, page } from "./html";
 import { auditPage, decisionsPage } from "./pages/decisions-page";
 import { DELIVERY_STATES, KINDS, ledgerPage } from "./pages/ledger-page";
@@ -41,7 +43,9 @@ const pathOf = (request: FastifyRequest) => request.url.split("?")[0]!;
  *     CSRF check, since Bull Board's UI sends no token (SameSite=Strict cookies are the second line);
  *  2. a session, by the cookie's random id, unexpired by the database's clock: else a redirect to the login page for a
  *     page, 401 for anything else;
- *  3. the role: operator-only routes answer 403 to a viewer.
+ *  3. the role: operator-only routes (the operator's board, decisions) answer 403 to a viewer, and the viewer's
+ *     board takes no write from anyone (its queue adapters are read-only as well, a second line).
+ * Before Bull Board acts on a job of Nudge's, its payload is checked against the job catalog (see checkJobWrite).
  */
 export async function buildDashboard(options: DashboardOptions): Promise<FastifyInstance> {
   const { store, logger } = options;
@@ -67,6 +71,17 @@ export async function buildDashboard(options: DashboardOptions): Promise<Fastify
       }
       return reply.code(401).send({ error: "log in first (no session, or it expired)" });
     }
+    const write = request.method !== "GET" && request.method !== "HEAD";
+    if (under(path, OPERATOR_BOARD) && request.user.role !== "operator") {
+      if (!write && !path.includes("/api/") && !path.includes("/static/")) return reply.redirect(VIEWER_BOARD, 302);
+      return reply.code(403).send({ error: "only an operator may use the operator's board" });
+    }
+    if (under(path, VIEWER_BOARD) && write) return reply.code(403).send({ error: "the read-only board takes no action" });
+  });
+
+  app.addHook("preHandler", async (request, reply) => {
+    const refused = checkJobWrite(request.method, pathOf(request), request.body);
+    if (refused) return reply.code(400).send({ error: refused });
   });
 
   const requireOperator = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -144,17 +159,8 @@ export async function buildDashboard(options: DashboardOptions): Promise<Fastify
 
   app.get("/audit", async (request, reply) => send(reply, "Audit log", request, auditPage(await store.auditLog(500))));
 
-  app.get("/board", async (request, reply) => {
-    const counts = await Promise.all(options.queues.map(async (q) => ({ name: q.name, counts: await q.getJobCounts("waiting", "active", "delayed", "completed", "failed") })));
-    return send(
-      reply,
-      "Queues",
-      request,
-      html`<table id="queues"><thead><tr><th>queue</th><th>waiting</th><th>active</th><th>delayed</th><th>completed</th><th>failed</th></tr></thead><tbody>${counts.map(
-        (q) => html`<tr><td>${q.name}</td><td>${q.counts.waiting}</td><td>${q.counts.active}</td><td>${q.counts.delayed}</td><td>${q.counts.completed}</td><td>${q.counts.failed}</td></tr>`,
-      )}</tbody></table>`,
-    );
-  });
+  app.get("/board", async (request, reply) => reply.redirect(request.user?.role === "operator" ? OPERATOR_BOARD : VIEWER_BOARD, 302));
+  await mountBoards(app, options.queues);
 
   app.setErrorHandler((error, request, reply) => {
     const status = (error as { statusCode?: number }).statusCode ?? 500;
@@ -163,6 +169,37 @@ export async function buildDashboard(options: DashboardOptions): Promise<Fastify
     return reply.code(status).send({ error: status >= 500 ? "internal error (see the dashboard's log)" : message });
   });
   return app;
+}
+
+const under = (path: string, base: string) => path === base || path.startsWith(`${base}/`);
+
+const CONTRACTS: ReadonlyMap<string, (typeof JOBS)[keyof typeof JOBS]> = new Map(Object.values(JOBS).map((contract) => [contract.queue, contract]));
+const UPDATE_DATA = new RegExp(`^${OPERATOR_BOARD}/api/queues/([^/]+)/([^/]+)/update-data$`);
+const ADD_JOB = new RegExp(`^${OPERATOR_BOARD}/api/queues/([^/]+)/add$`);
+
+/**
+ * Bull Board's "update data" and "add job" on a queue of the catalog: the payload must be one the catalog accepts, and
+ * an update must keep the job's key, which is its jobId. A job re-pointed at another message (another key) would run
+ * that message's claim, which the ledger makes harmless, but its own message would be left with no job while the
+ * re-pointed one, completed, keeps its jobId: the scheduler's sweep, which re-enqueues by that id, could not bring it
+ * back before its deadline. Returns why a write is refused, or nothing.
+ */
+export function checkJobWrite(method: string, path: string, body: unknown): string | undefined {
+  const update = method === "PATCH" ? UPDATE_DATA.exec(path) : null;
+  const add = method === "POST" ? ADD_JOB.exec(path) : null;
+  const match = update ?? add;
+  if (!match) return undefined;
+  const contract = CONTRACTS.get(decodeURIComponent(match[1]!));
+  if (!contract) return undefined;
+  const data = (body as { jobData?: unknown; data?: unknown } | undefined)?.[update ? "jobData" : "data"];
+  const parsed = contract.schema.safeParse(data);
+  if (!parsed.success) {
+    return `not a ${contract.name} payload: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(data)"}: ${i.message}`).join("; ")}`;
+  }
+  if (update && parsed.data.key !== decodeURIComponent(match[2]!)) {
+    return `a job's key is its jobId (${decodeURIComponent(match[2]!)}) and cannot change: add a job for another message instead`;
+  }
+  return undefined;
 }
 
 /** Only a path on this site: `next` must not send a logged-in person elsewhere. */

@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   children.push(dashboard);
   dashboard.stdout!.on("data", (chunk: Buffer) => {
     const login = /dashboard demo login: (\S+) \/ (\S+) at (\S+)/.exec(chunk.toString("utf8"));
-    if (login) console.log(`  dashboard            ${login[3]}   (log in as ${login[1]} / ${login[2]}; ledger, timelines, queues)`);
+    if (login) console.log(`  dashboard            ${login[3]}   (log in as ${login[1]} / ${login[2]}; ledger, timelines, Bull Board)`);
   });
 
   const due = seeded.filter((s) => !s.cancelled);
