@@ -1,7 +1,7 @@
 import { assertMigrated, assertProductionClock, checkPostgres, createDb } from "@nudge/db";
 import { onShutdown } from "@nudge/lifecycle";
-import { createLogger, type Logger } from "@nudge/logger";
-import { createQueue, createRedis } from "@nudge/queue";
+import { createLogger } from "@nudge/logger";
+import { createQueue, createRedis, watchRedisState } from "@nudge/queue";
 import { OneOffEnqueuer, RequestApplier } from "@nudge/relay";
 import { loadApiEnv, type ApiEnv } from "./env";
 import { keysDatabaseUrl } from "./v1/idempotency-store";
@@ -35,7 +35,11 @@ export async function runApi(env: ApiEnv = loadApiEnv(), options: { signals?: bo
   // retries with backoff until it is back.
   const redis = createRedis(env.REDIS_URL);
   const queue = createQueue("one-off", redis, env.QUEUE_PREFIX);
-  reportRedis(redis, queue, logger);
+  // One line per change of Redis's state, instead of one per reconnect attempt.
+  watchRedisState(redis, [queue], {
+    lost: (error) => logger.warn({ err: error.message }, "Redis connection lost; the API still accepts requests, their jobs wait for it"),
+    restored: () => logger.info({}, "Redis connection restored"),
+  });
   const enqueuer = new OneOffEnqueuer({ db, queue, redis, logger });
   const applier = new RequestApplier({ db, defaultDeadlineHours: env.ONE_OFF_DEFAULT_DEADLINE_HOURS });
   const keysDb = createDb(keysDatabaseUrl(env.DATABASE_URL), { poolSize: 5 });
@@ -92,21 +96,4 @@ export async function runApi(env: ApiEnv = loadApiEnv(), options: { signals?: bo
   );
   if (options.signals !== false) onShutdown(logger, env.SHUTDOWN_GRACE_MS, close);
   return { url, close };
-}
-
-/** One line per change of Redis's state, instead of one per reconnect attempt (or ioredis's unhandled-error noise). */
-function reportRedis(redis: ReturnType<typeof createRedis>, queue: ReturnType<typeof createQueue>, logger: Logger): void {
-  let down = false;
-  const lost = (error: Error) => {
-    if (down) return;
-    down = true;
-    logger.warn({ err: error.message }, "Redis connection lost; the API still accepts requests, their jobs wait for it");
-  };
-  redis.on("error", lost);
-  queue.on("error", lost);
-  redis.on("ready", () => {
-    if (!down) return;
-    down = false;
-    logger.info({}, "Redis connection restored");
-  });
 }

@@ -1,8 +1,8 @@
 import { maskUrlPassword } from "@nudge/core";
 import { assertMigrated, assertProductionClock, checkPostgres, createDb } from "@nudge/db";
 import { onShutdown } from "@nudge/lifecycle";
-import { createLogger, type Logger } from "@nudge/logger";
-import { checkRedis, createQueue, createRedis } from "@nudge/queue";
+import { createLogger } from "@nudge/logger";
+import { checkRedis, createQueue, createRedis, watchRedisState } from "@nudge/queue";
 import { loadRelayEnv } from "./env";
 import { armFailpoint, noFailpoints } from "./failpoints";
 import { OneOffEnqueuer } from "./one-off-enqueuer";
@@ -42,7 +42,11 @@ export async function runRelay(): Promise<void> {
 
   const redis = createRedis(env.REDIS_URL);
   const queue = createQueue("one-off", redis, env.QUEUE_PREFIX);
-  reportRedis(redis, queue, logger);
+  // One line per change of Redis's state, instead of one per reconnect attempt.
+  watchRedisState(redis, [queue], {
+    lost: (error) => logger.warn({ err: error.message }, "Redis connection lost; one-off jobs wait for it, relaying goes on"),
+    restored: () => logger.info({}, "Redis connection restored"),
+  });
   const enqueuer = new OneOffEnqueuer({ db, queue, redis, logger });
   const applier = new RequestApplier({ db, defaultDeadlineHours: env.ONE_OFF_DEFAULT_DEADLINE_HOURS });
   const failpoint = env.NUDGE_RELAY_FAILPOINT ? armFailpoint(env.NUDGE_RELAY_FAILPOINT) : noFailpoints;
@@ -84,22 +88,5 @@ export async function runRelay(): Promise<void> {
     await queue.close();
     redis.disconnect();
     await db.$disconnect();
-  });
-}
-
-/** One line per change of Redis's state, instead of one per reconnect attempt (or ioredis's unhandled-error noise). */
-function reportRedis(redis: ReturnType<typeof createRedis>, queue: ReturnType<typeof createQueue>, logger: Logger): void {
-  let down = false;
-  const lost = (error: Error) => {
-    if (down) return;
-    down = true;
-    logger.warn({ err: error.message }, "Redis connection lost; one-off jobs wait for it, relaying goes on");
-  };
-  redis.on("error", lost);
-  queue.on("error", lost);
-  redis.on("ready", () => {
-    if (!down) return;
-    down = false;
-    logger.info({}, "Redis connection restored");
   });
 }

@@ -11,3 +11,4 @@ export { deleteQueueKeys } from "./delete-queue-keys";
 export { checkRedis, RedisUnavailableError } from "./preflight";
 export { RedisRequestLimiter, fixedWindowsFor } from "./redis-request-limiter";
 export type { RedisRequestLimiterOptions } from "./redis-request-limiter";
+export { watchRedisState } from "./redis-state";
