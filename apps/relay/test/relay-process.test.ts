@@ -78,7 +78,9 @@ it("three relays at once over 300 rows: each request applied once, each row rela
 
 it("SIGKILLed after writing into Nudge's database, before marking the row: the restarted relay applies nothing twice", async () => {
   await world.insert(requests(20, "kill-a"));
-  const doomed = await startRelay({ NUDGE_RELAY_FAILPOINT: "after-nudge-write", RELAY_BATCH_SIZE: "5" }, false);
+  // One batch loop: the failpoint then stops the process after exactly one batch (with two, the other loop's batch
+  // may or may not have reached the same point first).
+  const doomed = await startRelay({ NUDGE_RELAY_FAILPOINT: "after-nudge-write", RELAY_BATCH_SIZE: "5", RELAY_CONCURRENCY: "1" }, false);
   expect(await doomed.exited).toBe("SIGKILL");
   // The first batch (four messages and an appointment) is in Nudge's record, whole: it is one transaction. Its rows
   // are not marked (the outbox transaction died with the process).
@@ -95,7 +97,9 @@ it("SIGKILLed after writing into Nudge's database, before marking the row: the r
 
 it("SIGKILLed after marking the rows, before enqueueing: the restarted relay enqueues what was left", async () => {
   await world.insert(requests(20, "kill-b"));
-  const doomed = await startRelay({ NUDGE_RELAY_FAILPOINT: "after-outbox-mark", RELAY_BATCH_SIZE: "5" }, false);
+  // One batch loop: the failpoint then stops the process after exactly one batch (with two, the other loop's batch
+  // may or may not have reached the same point first).
+  const doomed = await startRelay({ NUDGE_RELAY_FAILPOINT: "after-outbox-mark", RELAY_BATCH_SIZE: "5", RELAY_CONCURRENCY: "1" }, false);
   expect(await doomed.exited).toBe("SIGKILL");
   const relayed = (await world.outboxRows()).filter((r) => r.relayedAt !== null);
   expect(relayed).toHaveLength(5);
