@@ -78,6 +78,15 @@ export function createProgram(): Command {
       await (await import("@nudge/relay")).runRelay();
     });
 
+  program
+    .command("dashboard")
+    .description("run the ops dashboard until SIGTERM: Bull Board behind a login, the ledger, timelines, sends waiting for a decision (DASHBOARD_PORT; add users with nudge users add)")
+    // runDashboard checks PostgreSQL and that a user exists before it listens.
+    .action(async () => {
+      const { url, demoLogin } = await (await import("@nudge/dashboard")).runDashboard();
+      if (demoLogin) console.log(`dashboard demo login: ${demoLogin.name} / ${demoLogin.password} at ${url}`);
+    });
+
   const hubspot = program.command("hubspot").description("the HubSpot portal Nudge keeps up to date");
   hubspot
     .command("setup")
