@@ -18,18 +18,18 @@ export const SCHEDULER_HEAP_MB = 128;
 export const SCHEDULER_NODE_FLAGS: readonly string[] = [`--max-old-space-size=${SCHEDULER_HEAP_MB}`];
 
 /**
- * Says at start-up whether this process runs within the budget. V8's limit cannot change once the process runs, so a
- * scheduler started without the flag (`nudge scheduler`, a launcher of one's own) can only say how to set it. A
- * one-pass run (`nudge tick` from cron) exits after its pass, so it is only told at info level.
+ * Says at start-up whether this long-running process runs within the budget. V8's limit cannot change once the
+ * process runs, so a scheduler started without the flag (`nudge scheduler`, a launcher of one's own) can only say how
+ * to set it.
  */
-export function reportHeapBudget(logger: Logger, longRunning: boolean): void {
+export function reportHeapBudget(logger: Logger): void {
   const limitMb = Math.round(getHeapStatistics().heap_size_limit / 2 ** 20);
   // heap_size_limit is the old space plus the young generation's semi-spaces: allow for them.
   if (limitMb <= SCHEDULER_HEAP_MB * 2) {
     logger.info({ heapLimitMb: limitMb }, "heap bounded");
     return;
   }
-  logger[longRunning ? "warn" : "info"](
+  logger.warn(
     { heapLimitMb: limitMb, budgetMb: SCHEDULER_HEAP_MB },
     `heap unbounded: the scheduler's RSS will grow with the size of a pass (garbage, not retained data); start it with NODE_OPTIONS=--max-old-space-size=${SCHEDULER_HEAP_MB}`,
   );

@@ -16,13 +16,14 @@ export async function runScheduler(options: { once: boolean }): Promise<void> {
   const { once } = options;
   const env = loadSchedulerEnv();
   const logger = createLogger("scheduler", env.LOG_LEVEL);
-  reportHeapBudget(logger, !once);
   // Before anything opens a connection: the queue's Redis connection retries forever, so with Redis down a cron
   // pass would never exit. Both servers are checked at once, so that the wait is bounded by the slower check.
   await Promise.all([checkPostgres(env.DATABASE_URL), checkRedis(env.REDIS_URL)]);
   await assertMigrated(env.DATABASE_URL);
   const db = createDb(env.DATABASE_URL, { poolSize: 4 });
   if (env.NODE_ENV !== "test") await assertProductionClock(db);
+  // Once start-up can no longer fail; long-running only: a one-pass run (cron) exits after its pass.
+  if (!once) reportHeapBudget(logger);
   const connection = createRedis(env.REDIS_URL);
   const queue = createReminderQueue(connection, env.QUEUE_PREFIX);
   const dripQueue = createQueue("drip", connection, env.QUEUE_PREFIX);
