@@ -1,13 +1,12 @@
 import { oneOffKey, withDeadline } from "@nudge/core";
 import { type Db, markOneOffsEnqueued, sqlPool } from "@nudge/db";
 import type { Logger } from "@nudge/logger";
-import { backoffDelay, enqueue, type Redis } from "@nudge/queue";
+import { enqueue, type Redis } from "@nudge/queue";
 import type { Queue } from "bullmq";
+import { outageRetryDelayMs } from "./outage-retry";
 import { WakeSignal } from "./wake-signal";
 
 const CHUNK = 500;
-const BACKOFF_BASE_MS = 250;
-const BACKOFF_CAP_MS = 30_000;
 
 export interface OneOffEnqueuerOptions {
   db: Db;
@@ -86,7 +85,7 @@ export class OneOffEnqueuer {
         this.failures = 0;
       } catch (error) {
         this.failures++;
-        const delayMs = backoffDelay(this.failures, BACKOFF_BASE_MS, undefined, Math.random, BACKOFF_CAP_MS);
+        const delayMs = outageRetryDelayMs(this.failures);
         logger.warn({ err: (error as Error).message, backlog: this.pending.size, retryInMs: delayMs }, "one-off enqueue failed; retrying");
         await this.signal.sleep(delayMs);
       }

@@ -1,6 +1,6 @@
 import { OUTBOX_CHANNEL } from "@nudge/client";
 import type { Logger } from "@nudge/logger";
-import { backoffDelay } from "@nudge/queue";
+import { outageRetryDelayMs } from "./outage-retry";
 import type { SqlClient, SqlPool } from "./sql-pool";
 
 /**
@@ -72,6 +72,6 @@ export class OutboxListener {
   private retry(): void {
     this.failures++;
     clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => void this.connect(), backoffDelay(this.failures, 250, undefined, Math.random, 30_000));
+    this.retryTimer = setTimeout(() => void this.connect(), outageRetryDelayMs(this.failures));
   }
 }

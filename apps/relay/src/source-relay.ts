@@ -1,17 +1,15 @@
 import type { Logger } from "@nudge/logger";
-import { backoffDelay } from "@nudge/queue";
 import type { RelaySource } from "./env";
 import type { RelayFailpointHook } from "./failpoints";
 import type { OneOffEnqueuer } from "./one-off-enqueuer";
 import { OutboxListener } from "./outbox-listener";
+import { outageRetryDelayMs } from "./outage-retry";
 import type { OutboxRow } from "./outbox-row";
 import { PartialBatchError } from "./partial-batch-error";
 import type { ApplyResult, RequestApplier } from "./request-applier";
 import { rollback, type SqlPool } from "./sql-pool";
 import { WakeSignal } from "./wake-signal";
 
-const BACKOFF_BASE_MS = 250;
-const BACKOFF_CAP_MS = 30_000;
 const PRUNE_CHUNK = 1_000;
 
 export interface SourceRelayOptions {
@@ -248,7 +246,7 @@ export class SourceRelay {
         await wakeSignal.sleep(this.options.pollMs);
       } catch (error) {
         failures++;
-        const retryInMs = backoffDelay(failures, BACKOFF_BASE_MS, undefined, Math.random, BACKOFF_CAP_MS);
+        const retryInMs = outageRetryDelayMs(failures);
         this.logger.error({ err: (error as Error).message, failures, retryInMs }, "relay batch failed; its rows stay in the outbox");
         await this.stopSignal.sleep(retryInMs);
       }
