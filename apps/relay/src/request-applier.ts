@@ -273,10 +273,10 @@ export class RequestApplier {
   private async sendMessages(q: Queryable, source: string, items: readonly SendItem[]): Promise<ApplyResult[]> {
     const keys = items.map((i) => i.row.idempotencyKey);
     const inserted = await q.query<{ id: number; key: string }>(
-      `INSERT INTO relay_requests (source, idempotency_key, kind, subject, subject_version, payload, outcome, received_at)
+      `WITH t AS MATERIALIZED (SELECT nudge_now() AS now)
+       INSERT INTO relay_requests (source, idempotency_key, kind, subject, subject_version, payload, outcome, received_at)
        SELECT $1, u.key, u.kind, u.subject, u.version, u.payload::jsonb, 'applied', t.now
-       FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[]) WITH ORDINALITY AS u(key, kind, subject, version, payload, n),
-            (SELECT nudge_now() AS now) AS t
+       FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[]) WITH ORDINALITY AS u(key, kind, subject, version, payload, n), t
        ORDER BY u.n
        ON CONFLICT (source, idempotency_key) DO NOTHING
        RETURNING id, idempotency_key AS key`,
@@ -320,10 +320,10 @@ export class RequestApplier {
       const applied = sends.filter((i) => contactIds.has(i.row.idempotencyKey));
       if (applied.length > 0) {
         const { rows } = await q.query<{ id: number; requestId: number }>(
-          `INSERT INTO one_off_messages (request_id, contact_id, channel, subject, body, deadline, created_at)
+          `WITH t AS MATERIALIZED (SELECT nudge_now() AS now)
+           INSERT INTO one_off_messages (request_id, contact_id, channel, subject, body, deadline, created_at)
            SELECT u.request_id, u.contact_id, u.channel::"Channel", u.subject, u.body, COALESCE(u.deadline::timestamptz, t.now + $7 * interval '1 hour'), t.now
-           FROM unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(request_id, contact_id, channel, subject, body, deadline, n),
-                (SELECT nudge_now() AS now) AS t
+           FROM unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(request_id, contact_id, channel, subject, body, deadline, n), t
            ORDER BY u.n
            RETURNING id, request_id AS "requestId"`,
           [
@@ -368,7 +368,7 @@ export class RequestApplier {
     if (created.length > 0) {
       // Ids drawn first, so that each new contact and its ref are written together in one statement.
       const { rows: made } = await q.query<{ externalId: string; id: number }>(
-        `WITH t AS (SELECT nudge_now() AS now), u AS (
+        `WITH t AS MATERIALIZED (SELECT nudge_now() AS now), u AS (
            SELECT u.*, nextval(pg_get_serial_sequence('contacts', 'id'))::int AS id
            FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[]) WITH ORDINALITY AS u(external_id, name, phone, email, timezone, version, n)
            ORDER BY u.n
@@ -395,7 +395,7 @@ export class RequestApplier {
     const changed = [...contacts].filter(([id, c]) => c.changed && !createdIds.has(id));
     if (changed.length > 0) {
       await q.query(
-        `WITH t AS (SELECT nudge_now() AS now),
+        `WITH t AS MATERIALIZED (SELECT nudge_now() AS now),
          u AS (SELECT * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[]) AS u(external_id, id, name, phone, email, timezone, version)),
          c AS (UPDATE contacts c SET name = u.name, phone = u.phone, email = u.email, timezone = u.timezone, updated_at = t.now FROM u, t WHERE c.id = u.id)
          UPDATE external_refs r SET version = u.version, updated_at = t.now FROM u, t WHERE r.source = $1 AND r.kind = 'contact' AND r.external_id = u.external_id`,
@@ -578,8 +578,9 @@ async function lockRefsInOrder(q: Queryable, source: string, refs: readonly RefK
   if (unique.length === 0) return [];
   const params = [source, unique.map((r) => r.kind), unique.map((r) => r.externalId)];
   const { rows } = await q.query<RefKey>(
-    `INSERT INTO external_refs (source, kind, external_id, updated_at)
-     SELECT $1, u.kind, u.external_id, t.now FROM unnest($2::text[], $3::text[]) AS u(kind, external_id), (SELECT nudge_now() AS now) AS t
+    `WITH t AS MATERIALIZED (SELECT nudge_now() AS now)
+     INSERT INTO external_refs (source, kind, external_id, updated_at)
+     SELECT $1, u.kind, u.external_id, t.now FROM unnest($2::text[], $3::text[]) AS u(kind, external_id), t
      ORDER BY u.kind, u.external_id
      ON CONFLICT DO NOTHING
      RETURNING kind, external_id AS "externalId"`,
