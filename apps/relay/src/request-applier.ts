@@ -151,7 +151,10 @@ export class RequestApplier {
     let broken: Error | undefined;
     try {
       await client.query("BEGIN");
-      const locked = await lockRefsInOrder(client, source, run.flatMap(({ check }) => (check.ok ? refsOf(check.request) : [])));
+      // A run of message.send requests only (the common case) locks its contacts' refs as it writes them (see
+      // writeContacts); any other run locks every ref it will touch first.
+      const onlySends = run.every(({ check }) => check.ok && check.request.kind === "message.send");
+      const locked = onlySends ? [] : await lockRefsInOrder(client, source, run.flatMap(({ check }) => (check.ok ? refsOf(check.request) : [])));
       const results: ApplyResult[] = [];
       for (let i = 0; i < run.length; ) {
         const sends: SendItem[] = [];
@@ -161,7 +164,7 @@ export class RequestApplier {
           sends.push({ row, payload: check.request.payload });
         }
         if (sends.length > 0) {
-          results.push(...(await this.sendMessages(client, source, sends)));
+          results.push(...(await this.sendMessages(client, source, sends, !onlySends)));
           continue;
         }
         const { row, check } = run[i++]!;
@@ -263,14 +266,14 @@ export class RequestApplier {
    * A run of message.send requests, set-based: one statement per step for the whole run, whatever its length.
    *  1. the request rows (ON CONFLICT DO NOTHING RETURNING: the ones returned are new; the others were applied
    *     before, and their one-off message is handed back while it is not enqueued);
-   *  2. the contacts' refs, read FOR UPDATE in external id order (applyRun locked them already, in the same order);
-   *  3. the contacts as the rows, applied one by one, would leave them (computed here, see foldContacts), written with
-   *     one INSERT for new contacts and one UPDATE for changed ones;
-   *  4. the one-off messages of the requests applied.
+   *  2. the contacts as the rows, applied one by one, would leave them (computed here, see foldContacts): new ones
+   *     created with their refs in one statement, existing refs read FOR UPDATE in external id order and the changed
+   *     contacts written with one UPDATE (see writeContacts; `refsLocked`: applyRun locked the refs already);
+   *  3. the one-off messages of the requests applied.
    * A request whose contact ends up with no address for its channel is refused, and changes nothing, as sendMessage
    * does. Any error (a deadlock, a value Postgres rejects) fails the batch, which the relay then applies row by row.
    */
-  private async sendMessages(q: Queryable, source: string, items: readonly SendItem[]): Promise<ApplyResult[]> {
+  private async sendMessages(q: Queryable, source: string, items: readonly SendItem[], refsLocked: boolean): Promise<ApplyResult[]> {
     const keys = items.map((i) => i.row.idempotencyKey);
     const inserted = await q.query<{ id: number; key: string }>(
       `WITH t AS MATERIALIZED (SELECT nudge_now() AS now)
@@ -307,7 +310,7 @@ export class RequestApplier {
     }
     const sends = items.filter((i) => fresh.has(i.row.idempotencyKey));
     if (sends.length > 0) {
-      const contactIds = await this.writeContacts(q, source, sends);
+      const contactIds = await this.writeContacts(q, source, sends, refsLocked);
       const refusals = sends.filter((i) => !contactIds.has(i.row.idempotencyKey));
       if (refusals.length > 0) {
         const outcomes = refusals.map((i) => refused(noAddress(i.payload)));
@@ -350,8 +353,24 @@ export class RequestApplier {
    * The contacts of a run of new message.send requests, written as upsertContact would leave them after each request
    * in outbox id order (see foldContacts). Returns the contact of each request that has an address for its channel,
    * by idempotency key; a request missing from it is refused.
+   *
+   * When the run's refs are not locked yet (`refsLocked` false: a run of sends only, see applyRun), the contacts
+   * Nudge has never seen are created first, with their refs, in one statement (createContacts) that takes them in
+   * (kind, external id) order as lockRefsInOrder does; only the refs that exist already are then read and locked, in
+   * the same order. A transaction waiting in the first statement holds no ref that existed before it, so two relays
+   * cannot wait for each other in a cycle.
    */
-  private async writeContacts(q: Queryable, source: string, sends: readonly SendItem[]): Promise<Map<string, number>> {
+  private async writeContacts(q: Queryable, source: string, all: readonly SendItem[], refsLocked: boolean): Promise<Map<string, number>> {
+    const accepted = new Map<string, number>();
+    let sends = all;
+    if (!refsLocked) {
+      const created = await createContacts(q, source, all);
+      for (const item of foldContacts(new Map(), all.filter((i) => created.has(i.payload.contact.id))).accepted) {
+        accepted.set(item.row.idempotencyKey, created.get(item.payload.contact.id)!);
+      }
+      sends = all.filter((i) => !created.has(i.payload.contact.id));
+      if (sends.length === 0) return accepted;
+    }
     const ids = [...new Set(sends.map((i) => i.payload.contact.id))].sort();
     const { rows } = await q.query<StoredContact & { externalId: string; version: string | null }>(
       `SELECT r.external_id AS "externalId", r.nudge_id AS "nudgeId", r.version::text AS version, c.name, c.phone, c.email, c.timezone
@@ -361,7 +380,7 @@ export class RequestApplier {
       [source, ids],
     );
     const stored = new Map<string, FoldedContact>(rows.map((r) => [r.externalId, { ...r, version: r.version === null ? null : BigInt(r.version), changed: false }]));
-    const { contacts, accepted } = foldContacts(stored, sends);
+    const { contacts, accepted: stillAccepted } = foldContacts(stored, sends);
 
     const created = [...contacts].filter(([, c]) => c.nudgeId === null);
     const createdIds = new Set(created.map(([id]) => id));
@@ -411,7 +430,8 @@ export class RequestApplier {
         ],
       );
     }
-    return new Map(accepted.map((i) => [i.row.idempotencyKey, contacts.get(i.payload.contact.id)!.nudgeId!]));
+    for (const item of stillAccepted) accepted.set(item.row.idempotencyKey, contacts.get(item.payload.contact.id)!.nudgeId!);
+    return accepted;
   }
 
   /** A one-off message for the contact; its deadline is the caller's, or the default from now by the database's clock. */
@@ -565,6 +585,46 @@ function refsOf(request: NudgeRequest): RefKey[] {
     default:
       return [];
   }
+}
+
+/**
+ * Creates the contacts of a run of message.send requests that Nudge has no ref for yet, each as its requests leave it
+ * (foldContacts from nothing), and their refs, in one statement: the refs are inserted in (kind, external id) order,
+ * ON CONFLICT DO NOTHING, and a contact row is written for each ref the statement did insert. A ref another
+ * transaction is inserting makes this one wait for it, and is then taken as existing. Returns the new contacts' ids
+ * by external id; the refs that existed are left to the caller, unlocked.
+ */
+async function createContacts(q: Queryable, source: string, sends: readonly SendItem[]): Promise<Map<string, number>> {
+  const folded = [...foldContacts(new Map(), sends).contacts];
+  if (folded.length === 0) return new Map();
+  const { rows } = await q.query<{ externalId: string; id: number }>(
+    `WITH t AS MATERIALIZED (SELECT nudge_now() AS now),
+     u AS MATERIALIZED (
+       SELECT u.*, nextval(pg_get_serial_sequence('contacts', 'id'))::int AS id
+       FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[]) AS u(external_id, name, phone, email, timezone, version)
+     ),
+     r AS (
+       INSERT INTO external_refs (source, kind, external_id, nudge_id, version, updated_at)
+       SELECT $1, 'contact', u.external_id, u.id, u.version, t.now FROM u, t ORDER BY u.external_id
+       ON CONFLICT DO NOTHING
+       RETURNING external_id, nudge_id
+     ),
+     c AS (
+       INSERT INTO contacts (id, name, phone, email, timezone, created_at, updated_at)
+       SELECT u.id, u.name, u.phone, u.email, u.timezone, t.now, t.now FROM u JOIN r ON r.external_id = u.external_id, t
+     )
+     SELECT external_id AS "externalId", nudge_id AS id FROM r`,
+    [
+      source,
+      folded.map(([id]) => id),
+      folded.map(([, c]) => c.name),
+      folded.map(([, c]) => c.phone),
+      folded.map(([, c]) => c.email),
+      folded.map(([, c]) => c.timezone),
+      folded.map(([, c]) => c.version!.toString()),
+    ],
+  );
+  return new Map(rows.map((r) => [r.externalId, r.id]));
 }
 
 /**

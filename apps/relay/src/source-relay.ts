@@ -46,10 +46,10 @@ export interface BatchReport {
 
 /**
  * The relay of one caller's database. A batch is one transaction on the caller's outbox: it locks unrelayed rows
- * (FOR UPDATE SKIP LOCKED, so that relays running at once take disjoint batches), writes the batch's requests into
- * Nudge's database in one transaction (RequestApplier.applyBatch: the record, unique on source and key; row by row
- * only when that fails), marks the rows relayed and commits, and only then hands the new one-off messages to the
- * enqueuer.
+ * and marks them relayed (FOR UPDATE SKIP LOCKED, so that relays running at once take disjoint batches), writes the
+ * batch's requests into Nudge's database in one transaction (RequestApplier.applyBatch: the record, unique on source
+ * and key; row by row only when that fails), puts back the rows that were not relayed, commits, and only then hands
+ * the new one-off messages to the enqueuer.
  *
  * Why this order is safe at every crash point: a request committed in Nudge but whose row is not marked is found
  * again and recognised by its key (nothing applied twice); a row marked relayed has its request in Nudge already (it
@@ -110,14 +110,21 @@ export class SourceRelay {
     let failure: { row: OutboxRow; error: Error } | undefined;
     try {
       await client.query("BEGIN");
-      const { rows } = await client.query<OutboxRow>(
-        `SELECT id::text AS id, source, idempotency_key AS "idempotencyKey", kind, subject,
-                subject_version::text AS "subjectVersion", payload
-         FROM nudge_outbox o WHERE o.relayed_at IS NULL AND o.id > $2
-         -- o.id, not id: ORDER BY takes an output column's name first, and the output id is text ("10" < "9").
-         ORDER BY o.id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+      // Claimed and marked relayed in one statement: the mark commits with the outbox transaction, after Nudge's
+      // transaction below, exactly as a mark written at the end would (a crash before that commit leaves the rows
+      // unmarked). Rows that end up not relayed are put back before the commit (see `unclaim`). The inner SELECT
+      // takes ids only: with a fresh table's statistics Postgres may sort every unrelayed row before the LIMIT, and
+      // sorting ids is cheap where sorting payloads spilled to disk.
+      const claimed = await client.query<OutboxRow>(
+        `UPDATE nudge_outbox o SET relayed_at = now(), attempts = o.attempts + 1, last_error = NULL
+         FROM (SELECT id FROM nudge_outbox WHERE relayed_at IS NULL AND id > $2 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) c
+         WHERE o.id = c.id
+         RETURNING o.id::text AS id, o.source, o.idempotency_key AS "idempotencyKey", o.kind, o.subject,
+                   o.subject_version::text AS "subjectVersion", o.payload`,
         [batchSize, cursor.after],
       );
+      // RETURNING comes in no particular order; requests apply in the caller's order of writes.
+      const rows = claimed.rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
       report.claimed = rows.length;
       const relayed: string[] = [];
       /** last_error for rows relayed with a refusal: the caller sees it in its own database. */
@@ -150,8 +157,8 @@ export class SourceRelay {
         else this.logger.debug({ ...fields, fresh: result.fresh }, "request relayed");
       };
 
-      // The whole batch in one transaction of Nudge's (see RequestApplier.applyBatch), committed before any of its
-      // outbox rows is marked below.
+      // The whole batch in one transaction of Nudge's (see RequestApplier.applyBatch), committed before the outbox
+      // transaction that marks its rows.
       let results: ApplyResult[] = [];
       let rest: OutboxRow[] = [];
       try {
@@ -173,23 +180,30 @@ export class SourceRelay {
           record(row, result);
         } catch (error) {
           // Nudge's database failed (down, restarted, a deadlock): this row and the rest stay in the outbox for the
-          // next batch, after a backoff. What was applied before it is marked below, so it is not redone.
+          // next batch, after a backoff. What was applied before it stays marked, so it is not redone.
           failure = { row, error: error as Error };
           break;
         }
       }
-      if (relayed.length > 0) {
-        await client.query(
-          `UPDATE nudge_outbox o SET relayed_at = now(), attempts = o.attempts + 1, last_error = n.note
-           FROM unnest($1::bigint[], $2::text[]) AS n(id, note) WHERE o.id = n.id`,
-          [relayed, notes],
-        );
-      }
-      if (failure) {
-        await client.query(`UPDATE nudge_outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1`, [
-          failure.row.id,
-          `not relayed yet (retrying): ${failure.error.message}`.slice(0, 1000),
+      const noted = relayed.flatMap((id, i) => (notes[i] === null ? [] : [{ id, note: notes[i]! }]));
+      if (noted.length > 0) {
+        await client.query(`UPDATE nudge_outbox o SET last_error = n.note FROM unnest($1::bigint[], $2::text[]) AS n(id, note) WHERE o.id = n.id`, [
+          noted.map((n) => n.id),
+          noted.map((n) => n.note),
         ]);
+      }
+      if (relayed.length < rows.length) {
+        // Not relayed: the row that failed (its attempt counted, with the error) and the rest after it (not
+        // attempted), back in the outbox for the next batch.
+        const kept = new Set(relayed);
+        const unclaim = rows.filter((row) => !kept.has(row.id)).map((row) => row.id);
+        await client.query(
+          `UPDATE nudge_outbox SET relayed_at = NULL,
+             attempts = CASE WHEN id = $2 THEN attempts ELSE attempts - 1 END,
+             last_error = CASE WHEN id = $2 THEN $3 ELSE last_error END
+           WHERE id = ANY($1::bigint[])`,
+          [unclaim, failure?.row.id ?? null, failure ? `not relayed yet (retrying): ${failure.error.message}`.slice(0, 1000) : null],
+        );
       }
       await client.query("COMMIT");
       cursor.advance(rows, batchSize, failure !== undefined, this.options.pollMs);
