@@ -12,6 +12,18 @@ import { WakeSignal } from "./wake-signal";
 
 const PRUNE_CHUNK = 1_000;
 
+/**
+ * A batch's outbox transaction (one round trip: the simple query protocol takes several statements).
+ *  - `synchronous_commit` off: losing the marks of a commit the caller's database acknowledged but had not flushed
+ *    when it crashed costs nothing but a second relay of those rows, which Nudge's database recognises by their keys
+ *    (and Nudge's own transaction, which must be durable before the mark, is committed with its own settings).
+ *  - No bitmap or sequential scans: an outbox is a queue, whose statistics are always stale (a burst of rows the
+ *    planner has not seen), and planned from them a claim read and sorted every unrelayed row to return a batch;
+ *    walking the partial index of unrelayed rows in id order stops after the batch. Every statement of the
+ *    transaction finds its rows by id.
+ */
+const BEGIN_BATCH = "BEGIN; SET LOCAL synchronous_commit = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off";
+
 export interface SourceRelayOptions {
   source: RelaySource;
   /** A pool on the source's database: one connection per batch loop, one for LISTEN, one for pruning. */
@@ -109,12 +121,10 @@ export class SourceRelay {
     let broken: Error | undefined;
     let failure: { row: OutboxRow; error: Error } | undefined;
     try {
-      await client.query("BEGIN");
+      await client.query(BEGIN_BATCH);
       // Claimed and marked relayed in one statement: the mark commits with the outbox transaction, after Nudge's
       // transaction below, exactly as a mark written at the end would (a crash before that commit leaves the rows
-      // unmarked). Rows that end up not relayed are put back before the commit (see `unclaim`). The inner SELECT
-      // takes ids only: with a fresh table's statistics Postgres may sort every unrelayed row before the LIMIT, and
-      // sorting ids is cheap where sorting payloads spilled to disk.
+      // unmarked). Rows that end up not relayed are put back before the commit (see `unclaim`).
       const claimed = await client.query<OutboxRow>(
         `UPDATE nudge_outbox o SET relayed_at = now(), attempts = o.attempts + 1, last_error = NULL
          FROM (SELECT id FROM nudge_outbox WHERE relayed_at IS NULL AND id > $2 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) c

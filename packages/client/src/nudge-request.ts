@@ -50,7 +50,11 @@ export function checkRequest(request: UncheckedRequest): NudgeRequest {
     throw new InvalidNudgeRequestError(kindName, request.key, issues);
   }
   const kind = request.kind;
-  const payload = requestSchemas[kind].safeParse(request.payload, { error: absentIsRequired });
+  // Parsed without the error map first: zod compiles an object schema into a fast parser only for a parse without
+  // per-call options, which halves the relay's cost of checking a batch. The map only words the messages, so a
+  // payload that fails is parsed again with it, for the reasons the caller reads.
+  let payload = requestSchemas[kind].safeParse(request.payload);
+  if (!payload.success) payload = requestSchemas[kind].safeParse(request.payload, { error: absentIsRequired });
   if (typeof request.payload !== "object" || request.payload === null || Array.isArray(request.payload)) {
     issues.push(`payload: a ${kind} payload is an object, got ${request.payload === null ? "null" : Array.isArray(request.payload) ? "an array" : typeof request.payload}`);
   } else if (!payload.success) {
