@@ -34,6 +34,8 @@ export interface BenchConfig {
   relayBatchSize: number;
   /** RELAY_CONCURRENCY: batch loops per source (the relay's default). */
   relayConcurrency: number;
+  /** Rounds of the relay section (baseline, then relay, each on fresh databases); it judges the median round. */
+  relayRounds: number;
   /** POST /v1/messages of the api section, each with its own Idempotency-Key, and how many at a time. */
   apiRequests: number;
   apiConcurrency: number;
@@ -53,12 +55,13 @@ const DEFAULTS = {
   dripSmallEnrollments: 10_000,
   relayBatchSize: 500,
   relayConcurrency: 2,
+  relayRounds: 3,
   apiRequests: 5_000,
   apiConcurrency: 32,
 };
 
 /** Small enough for a smoke check in well under a minute; the ratios are noisier but every code path runs. */
-const QUICK = { messages: 2_000, latencyJobs: 2_000, appointments: 20_000, memoryReminders: 1_000, dripEnrollments: 10_000, dripSmallEnrollments: 1_000, apiRequests: 1_000 };
+const QUICK = { messages: 2_000, latencyJobs: 2_000, appointments: 20_000, memoryReminders: 1_000, dripEnrollments: 10_000, dripSmallEnrollments: 1_000, apiRequests: 1_000, relayRounds: 1 };
 
 const NUMERIC_FLAGS: Record<string, keyof typeof DEFAULTS> = {
   "--messages": "messages",
@@ -74,6 +77,7 @@ const NUMERIC_FLAGS: Record<string, keyof typeof DEFAULTS> = {
   "--drip-small-enrollments": "dripSmallEnrollments",
   "--relay-batch-size": "relayBatchSize",
   "--relay-concurrency": "relayConcurrency",
+  "--relay-rounds": "relayRounds",
   "--api-requests": "apiRequests",
   "--api-concurrency": "apiConcurrency",
 };
