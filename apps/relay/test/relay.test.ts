@@ -374,6 +374,9 @@ describe("outages", () => {
       );
       expect(waiting.every((r) => r.relayedAt === null)).toBe(true);
       expect(waiting[0]!.lastError).toMatch(/^not relayed yet \(retrying\)/);
+      // The claim marks a batch relayed and counts an attempt on every row; the rows not relayed are put back, and
+      // only the row that was tried and failed keeps its attempt. The second row was never tried.
+      expect(waiting[1]).toMatchObject({ attempts: 0, lastError: null });
     } finally {
       await adminQuery(`ALTER DATABASE "${world.nudge.name}" ALLOW_CONNECTIONS true`);
     }
