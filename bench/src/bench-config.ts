@@ -53,7 +53,7 @@ const DEFAULTS = {
   memoryConcurrency: 200,
   dripEnrollments: 100_000,
   dripSmallEnrollments: 10_000,
-  relayBatchSize: 500,
+  relayBatchSize: 1_000,
   relayConcurrency: 2,
   relayRounds: 3,
   apiRequests: 5_000,

@@ -42,7 +42,7 @@ const schema = z
      */
     RELAY_SOURCES: sourcesSchema,
     /** Outbox rows claimed per transaction: larger batches amortise each transaction's round trips and commits. */
-    RELAY_BATCH_SIZE: positiveInt(500),
+    RELAY_BATCH_SIZE: positiveInt(1000),
     /** Batch loops per source database, each with a transaction of its own (see SourceRelay's `concurrency`). */
     RELAY_CONCURRENCY: positiveInt(2),
     /** The safety-net poll: LISTEN/NOTIFY wakes the relay at once; this catches a notification lost with its connection. */
