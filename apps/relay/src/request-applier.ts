@@ -399,15 +399,7 @@ export class RequestApplier {
          SELECT $1, 'contact', external_id, id, version, t.now FROM u, t ORDER BY external_id
          ON CONFLICT (source, kind, external_id) DO UPDATE SET nudge_id = EXCLUDED.nudge_id, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
          RETURNING external_id AS "externalId", nudge_id AS id`,
-        [
-          source,
-          created.map(([id]) => id),
-          created.map(([, c]) => c.name),
-          created.map(([, c]) => c.phone),
-          created.map(([, c]) => c.email),
-          created.map(([, c]) => c.timezone),
-          created.map(([, c]) => c.version!.toString()),
-        ],
+        contactColumns(source, created),
       );
       for (const m of made) contacts.get(m.externalId)!.nudgeId = m.id;
     }
@@ -614,17 +606,22 @@ async function createContacts(q: Queryable, source: string, sends: readonly Send
        SELECT u.id, u.name, u.phone, u.email, u.timezone, t.now, t.now FROM u JOIN r ON r.external_id = u.external_id, t
      )
      SELECT external_id AS "externalId", nudge_id AS id FROM r`,
-    [
-      source,
-      folded.map(([id]) => id),
-      folded.map(([, c]) => c.name),
-      folded.map(([, c]) => c.phone),
-      folded.map(([, c]) => c.email),
-      folded.map(([, c]) => c.timezone),
-      folded.map(([, c]) => c.version!.toString()),
-    ],
+    contactColumns(source, folded),
   );
   return new Map(rows.map((r) => [r.externalId, r.id]));
+}
+
+/** The parameters of a statement that creates contacts and their refs: the source, then a column each. */
+function contactColumns(source: string, contacts: readonly (readonly [string, FoldedContact])[]): unknown[] {
+  return [
+    source,
+    contacts.map(([id]) => id),
+    contacts.map(([, c]) => c.name),
+    contacts.map(([, c]) => c.phone),
+    contacts.map(([, c]) => c.email),
+    contacts.map(([, c]) => c.timezone),
+    contacts.map(([, c]) => c.version!.toString()),
+  ];
 }
 
 /**
