@@ -38,6 +38,8 @@ export class OneOffEnqueuer {
   private readonly added = new Set<number>();
   /** Woken by close() only: new messages wait for the backoff to end, so that an outage is not hammered. */
   private readonly signal = new WakeSignal();
+  /** The mark stage's own (a WakeSignal ends one sleep at a time), also woken by close() only. */
+  private readonly markSignal = new WakeSignal();
   private running: Promise<void> | undefined;
   private marking: Promise<void> | undefined;
   private stopped = false;
@@ -69,6 +71,7 @@ export class OneOffEnqueuer {
   async close(): Promise<void> {
     this.stopped = true;
     this.signal.wake();
+    this.markSignal.wake();
     await this.running;
     await this.marking;
   }
@@ -121,7 +124,7 @@ export class OneOffEnqueuer {
         this.markFailures++;
         const delayMs = outageRetryDelayMs(this.markFailures);
         logger.warn({ err: (error as Error).message, unmarked: this.added.size, retryInMs: delayMs }, "marking one-off messages enqueued failed; retrying");
-        await this.signal.sleep(delayMs);
+        await this.markSignal.sleep(delayMs);
       }
     }
   }
