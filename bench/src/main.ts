@@ -54,7 +54,7 @@ async function main(): Promise<number> {
       `(c=${config.latencyConcurrency}, ${config.latencyMs} ms), appointments ${fmt.count(config.appointments)}, ` +
       `worker-memory reminders ${fmt.count(config.memoryReminders)} (c=${config.memoryConcurrency}), ` +
       `drip enrollments ${fmt.count(config.dripEnrollments)} and ${fmt.count(config.dripSmallEnrollments)} (batch size ${config.batchSize}), ` +
-      `relay outbox rows ${fmt.count(config.messages)} (RELAY_BATCH_SIZE ${config.relayBatchSize}, RELAY_CONCURRENCY ${config.relayConcurrency}), ` +
+      `relay outbox rows ${fmt.count(config.messages)} (RELAY_BATCH_SIZE ${config.relayBatchSize}, RELAY_CONCURRENCY ${config.relayConcurrency}, ${config.relayRounds} rounds), ` +
       `api requests ${fmt.count(config.apiRequests)} (c=${config.apiConcurrency})\n\n`,
   );
 

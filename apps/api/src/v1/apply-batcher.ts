@@ -2,7 +2,7 @@ import type { ApplyResult, OutboxRow, RequestApplier } from "@nudge/relay";
 
 /** Batches of one source in flight at once: while they run, the requests that arrive wait and form the next. */
 const IN_FLIGHT_PER_SOURCE = 2;
-/** The most requests one batch takes (one transaction; the relay's own default batch is 500). */
+/** The most requests one batch takes (one transaction): below the relay's batches, since every answer waits for its whole batch. */
 const MAX_BATCH = 200;
 
 interface Waiting {
