@@ -278,8 +278,9 @@ export class RequestApplier {
     const inserted = await q.query<{ id: number; key: string }>(
       `WITH t AS MATERIALIZED (SELECT nudge_now() AS now)
        INSERT INTO relay_requests (source, idempotency_key, kind, subject, subject_version, payload, outcome, received_at)
-       SELECT $1, u.key, u.kind, u.subject, u.version, u.payload::jsonb, 'applied', t.now
-       FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[]) WITH ORDINALITY AS u(key, kind, subject, version, payload, n), t
+       SELECT $1, u.key, u.kind, u.subject, u.version, p.payload, 'applied', t.now
+       FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) WITH ORDINALITY AS u(key, kind, subject, version, n)
+       JOIN jsonb_array_elements($6::jsonb) WITH ORDINALITY AS p(payload, n) ON p.n = u.n, t
        ORDER BY u.n
        ON CONFLICT (source, idempotency_key) DO NOTHING
        RETURNING id, idempotency_key AS key`,
@@ -289,7 +290,7 @@ export class RequestApplier {
         items.map((i) => i.row.kind),
         items.map((i) => i.row.subject),
         items.map((i) => i.row.subjectVersion),
-        items.map((i) => JSON.stringify(i.row.payload ?? null)),
+        JSON.stringify(items.map((i) => i.row.payload ?? null)),
       ],
     );
     const fresh = new Map(inserted.rows.map((r) => [r.key, r.id]));
