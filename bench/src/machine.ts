@@ -41,3 +41,28 @@ function cpuModel(): string {
   }
   return os.cpus()[0]?.model ?? "unknown";
 }
+
+/**
+ * CPU seconds the whole machine spent busy (every process: the measured one, Postgres, Redis, the kernel) since
+ * `start`, from /proc/stat; undefined off Linux. On a machine shared by the app and its databases this is the cost
+ * that decides a rate once every core is busy.
+ */
+export function machineCpu(): { busySeconds: () => number | undefined } {
+  const start = busyTicks();
+  return { busySeconds: () => (start === undefined ? undefined : (busyTicks()! - start) / TICKS_PER_SECOND) };
+}
+
+/** USER_HZ: /proc/stat counts in hundredths of a second on every Linux architecture Node runs on. */
+const TICKS_PER_SECOND = 100;
+
+function busyTicks(): number | undefined {
+  try {
+    // cpu  user nice system idle iowait irq softirq steal guest guest_nice: busy is user, nice, system, irq and
+    // softirq (guest time is counted in user already; steal went to other machines).
+    const [user, nice, system, , , irq, softirq] = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const busy = user! + nice! + system! + irq! + softirq!;
+    return Number.isFinite(busy) ? busy : undefined;
+  } catch {
+    return undefined;
+  }
+}

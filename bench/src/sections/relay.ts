@@ -6,6 +6,7 @@ import { Client } from "pg";
 import type { BenchConfig } from "../bench-config";
 import { type BenchEnv, dropDatabase, withBenchEnv } from "../bench-env";
 import { startChild } from "../child-app";
+import { machineCpu } from "../machine";
 import { fmt, progress, round, verdict, type Report } from "../report";
 
 /** Issue 10, acceptance 5: the relay's rate next to plain BullMQ addBulk of as many jobs, same run. */
@@ -20,10 +21,14 @@ export interface RelayRound {
   seed_s: number;
   addbulk_s: number;
   addbulk_jobs_per_s: number;
+  /** CPU seconds the machine spent busy during the baseline (every process; null off Linux). */
+  addbulk_cpu_s: number | null;
   relay_s: number;
   /** When the relay's last batch committed its outbox marks (the relay's log), from the same start. */
   relay_last_batch_marked_s: number;
   relay_rows_per_s: number;
+  /** CPU seconds the machine spent busy during the relay's run: the relay, Postgres, Redis. */
+  relay_cpu_s: number | null;
   relay_vs_addbulk: number;
   batches_logged: number;
   problems: string[];
@@ -50,6 +55,9 @@ const TIMEOUT_MS = 10 * 60_000;
  * marked enqueued with its job in the queue. Next to it, in the same round, plain BullMQ addBulk of as many one-off
  * jobs (id-only payloads, jobId = key) in the relay's chunks: what the relay adds on top of enqueueing is the price
  * of Postgres being the record.
+ *
+ * Each phase also prints the CPU the whole machine spent on it (/proc/stat), per job or row: with the relay,
+ * Postgres and Redis on the same cores, the relay's rate is bounded by that cost, whatever its concurrency.
  *
  * The ratio of one round moves a lot on a shared 2-core machine (0.37 to 0.70 in six rounds of the same code, the
  * relay, Postgres and Redis competing for both cores): the section runs `relayRounds` rounds (3; 1 with --quick),
@@ -102,6 +110,7 @@ async function measure(config: BenchConfig, env: BenchEnv, caller: Client, calle
   const bulkQueue = createQueue("one-off", env.redis, env.prefix);
   const queue = new Queue(ADDBULK_QUEUE, { connection: env.redis, prefix: env.prefix });
   await queue.waitUntilReady();
+  const bulkCpu = machineCpu();
   const bulkStarted = performance.now();
   for (let from = 1; from <= n; from += ADDBULK_CHUNK) {
     const jobs = [];
@@ -112,10 +121,11 @@ async function measure(config: BenchConfig, env: BenchEnv, caller: Client, calle
     await queue.addBulk(jobs);
   }
   const bulkSeconds = (performance.now() - bulkStarted) / 1000;
+  const bulkCpuSeconds = bulkCpu.busySeconds();
   await queue.close();
   await deleteQueueKeys(env.redis, `${env.prefix}:${ADDBULK_QUEUE}`);
   const bulkRate = n / bulkSeconds;
-  report.row(SECTION, `${of}plain BullMQ addBulk, ${fmt.count(n)}`, fmt.rate(bulkRate), `chunks of ${ADDBULK_CHUNK}, one-off payloads (id only), jobId = key, in this process`);
+  report.row(SECTION, `${of}plain BullMQ addBulk, ${fmt.count(n)}`, fmt.rate(bulkRate), `chunks of ${ADDBULK_CHUNK}, one-off payloads (id only), jobId = key, in this process${cpuNote(bulkCpuSeconds, n, "job")}`);
 
   const child = startChild("apps/relay/src/main.ts", {
     DATABASE_URL: env.databaseUrl,
@@ -142,12 +152,14 @@ async function measure(config: BenchConfig, env: BenchEnv, caller: Client, calle
        FROM generate_series(1, $2::int) AS i`,
       [SOURCE, n],
     );
+    const relayCpu = machineCpu();
     const relayStarted = performance.now();
     const relayStartedAt = Date.now();
     const seedSeconds = (relayStarted - seedStarted) / 1000;
     report.row(SECTION, `${of}seed ${fmt.count(n)} outbox rows`, fmt.seconds(seedSeconds), "one INSERT ... SELECT, one commit, one NOTIFY");
 
     const relaySeconds = await waitUntilEnqueued(env, n, child.lines, relayStarted, child.exited);
+    const relayCpuSeconds = relayCpu.busySeconds();
     const relayRate = n / relaySeconds;
     const ratio = round(relayRate / bulkRate);
 
@@ -176,7 +188,7 @@ async function measure(config: BenchConfig, env: BenchEnv, caller: Client, calle
       SECTION,
       `${of}relay, outbox -> enqueued, ${fmt.count(n)}`,
       `${Math.round(relayRate).toLocaleString("en-US")} rows/s`,
-      `${fmt.seconds(relaySeconds)} (last outbox batch marked at ${fmt.seconds(markedSeconds)}); RELAY_BATCH_SIZE ${batchSize}, RELAY_CONCURRENCY ${config.relayConcurrency}, ${batches} batches; its own process`,
+      `${fmt.seconds(relaySeconds)} (last outbox batch marked at ${fmt.seconds(markedSeconds)}); RELAY_BATCH_SIZE ${batchSize}, RELAY_CONCURRENCY ${config.relayConcurrency}, ${batches} batches; its own process${cpuNote(relayCpuSeconds, n, "row")}`,
     );
     report.row(SECTION, `${of}relay rate / addBulk rate`, fmt.ratio(ratio), config.relayRounds > 1 ? "" : verdict(ratio, RELAY_TARGETS.relay_vs_addbulk));
     for (const problem of problems) report.error(SECTION, problem);
@@ -188,9 +200,11 @@ async function measure(config: BenchConfig, env: BenchEnv, caller: Client, calle
       seed_s: round(seedSeconds),
       addbulk_s: round(bulkSeconds),
       addbulk_jobs_per_s: round(bulkRate, 1),
+      addbulk_cpu_s: bulkCpuSeconds === undefined ? null : round(bulkCpuSeconds, 2),
       relay_s: round(relaySeconds),
       relay_last_batch_marked_s: round(markedSeconds),
       relay_rows_per_s: round(relayRate, 1),
+      relay_cpu_s: relayCpuSeconds === undefined ? null : round(relayCpuSeconds, 2),
       relay_vs_addbulk: ratio,
       batches_logged: batches,
       problems,
@@ -198,6 +212,12 @@ async function measure(config: BenchConfig, env: BenchEnv, caller: Client, calle
   } finally {
     await child.stop(30_000);
   }
+}
+
+/** `; 1.52 CPU-s busy on the machine, 76 µs per job`, or nothing where /proc/stat cannot be read. */
+function cpuNote(cpuSeconds: number | undefined, n: number, unit: string): string {
+  if (cpuSeconds === undefined) return "";
+  return `; ${cpuSeconds.toFixed(2)} CPU-s busy on the machine, ${Math.round((cpuSeconds * 1e6) / n)} µs per ${unit}`;
 }
 
 async function waitForLine(lines: readonly string[], exited: Promise<unknown>, pattern: RegExp): Promise<void> {
