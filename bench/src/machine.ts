@@ -43,9 +43,9 @@ function cpuModel(): string {
 }
 
 /**
- * CPU seconds the whole machine spent busy (every process: the measured one, Postgres, Redis, the kernel) since
- * `start`, from /proc/stat; undefined off Linux. On a machine shared by the app and its databases this is the cost
- * that decides a rate once every core is busy.
+ * A meter started now: `busySeconds()` is the CPU time the whole machine has spent busy since (every process: the
+ * measured one, Postgres, Redis, the kernel), from /proc/stat; undefined off Linux. On a machine shared by the app
+ * and its databases this is the cost that decides a rate once every core is busy.
  */
 export function machineCpu(): { busySeconds: () => number | undefined } {
   const start = busyTicks();
