@@ -408,19 +408,10 @@ export class RequestApplier {
     if (changed.length > 0) {
       await q.query(
         `WITH t AS MATERIALIZED (SELECT nudge_now() AS now),
-         u AS (SELECT * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[]) AS u(external_id, id, name, phone, email, timezone, version)),
+         u AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::int[]) AS u(external_id, name, phone, email, timezone, version, id)),
          c AS (UPDATE contacts c SET name = u.name, phone = u.phone, email = u.email, timezone = u.timezone, updated_at = t.now FROM u, t WHERE c.id = u.id)
          UPDATE external_refs r SET version = u.version, updated_at = t.now FROM u, t WHERE r.source = $1 AND r.kind = 'contact' AND r.external_id = u.external_id`,
-        [
-          source,
-          changed.map(([id]) => id),
-          changed.map(([, c]) => c.nudgeId),
-          changed.map(([, c]) => c.name),
-          changed.map(([, c]) => c.phone),
-          changed.map(([, c]) => c.email),
-          changed.map(([, c]) => c.timezone),
-          changed.map(([, c]) => c.version!.toString()),
-        ],
+        [...contactColumns(source, changed), changed.map(([, c]) => c.nudgeId)],
       );
     }
     for (const item of stillAccepted) accepted.set(item.row.idempotencyKey, contacts.get(item.payload.contact.id)!.nudgeId!);
@@ -612,7 +603,10 @@ async function createContacts(q: Queryable, source: string, sends: readonly Send
   return new Map(rows.map((r) => [r.externalId, r.id]));
 }
 
-/** The parameters of a statement that creates contacts and their refs: the source, then a column each. */
+/**
+ * The parameters of a statement that writes contacts and their refs: the source, then a column each (external id,
+ * name, phone, email, timezone, version).
+ */
 function contactColumns(source: string, contacts: readonly (readonly [string, FoldedContact])[]): unknown[] {
   return [
     source,
