@@ -221,6 +221,9 @@ describe("the outbox, relayed", () => {
       const env = {
         ...fleet.workerEnv,
         RELAY_SOURCES: JSON.stringify([{ name: "booking-service", url: databaseUrl(bookingDatabase) }]),
+        // One batch loop, so the three rows go in one batch, applied in outbox order: the cancel first. With two,
+        // SKIP LOCKED may give the cancel to one loop and the creates to the other, which can apply them first.
+        RELAY_CONCURRENCY: "1",
         RELAY_POLL_MS: "500",
         SCHEDULER_INTERVAL_MS: "500",
       };
