@@ -115,7 +115,7 @@ export class OneOffEnqueuer {
     while (this.added.size > 0 && !this.stopped) {
       const ids = firstOf(this.added, MARK_CHUNK);
       try {
-        // The ledger's own mark (rows locked in id order, as the scheduler's sweep locks them).
+        // The ledger's own mark (a deadlock with the scheduler's sweep is one of the failures retried below).
         await markOneOffsEnqueued(db, ids);
         for (const id of ids) this.added.delete(id);
         if (this.markFailures > 0) logger.info({ after: this.markFailures }, "one-off marks recovered");

@@ -1,7 +1,9 @@
 import path from "node:path";
 import { loadCampaignFiles } from "@nudge/campaigns";
-import { DeliveryLedger } from "@nudge/db";
+import { DeliveryLedger, sqlPool } from "@nudge/db";
+import { createLogger } from "@nudge/logger";
 import { REPO_ROOT, type RedisServer, adminQuery, eventually, setDatabaseClock, startRedisServer } from "@nudge/testing";
+import { OneOffEnqueuer } from "../src/one-off-enqueuer";
 import { SOURCE, contact, createRelayWorld, nudgeRows, type RelayWorld } from "./relay-fixture";
 
 /**
@@ -407,6 +409,51 @@ describe("outages", () => {
     await world.insert([sms("unrelayed-1")]);
     expect(await relay.prune()).toBe(2);
     expect((await world.outboxRows()).map((r) => r.key)).toEqual(["new-1", "unrelayed-1"]);
+  });
+});
+
+describe("the enqueued mark", () => {
+  it("a mark that deadlocks with another transaction on the same messages is retried: every message ends marked, its job added once", async () => {
+    await world.insert([sms("d-1"), sms("d-2", "u-2"), sms("d-3", "u-3")]);
+    // Applied by a relay whose enqueuer is closed, so that the messages wait unmarked for the enqueuer below.
+    const { relay, enqueuer: closed } = world.relay();
+    await closed.close();
+    expect(await relay.relayBatch()).toMatchObject({ applied: 3 });
+    const ids = (await nudgeRows<{ id: number }>(world.db, `SELECT id FROM one_off_messages WHERE NOT enqueued ORDER BY id`)).map((r) => r.id);
+    expect(ids).toHaveLength(3);
+    const deadlocks = async () =>
+      Number((await nudgeRows<{ n: string }>(world.db, `SELECT deadlocks AS n FROM pg_stat_database WHERE datname = current_database()`))[0]!.n);
+    const deadlocksBefore = await deadlocks();
+
+    // Another transaction (a sweep's reset, say) holds the last message, and takes the first once the mark holds it.
+    // Its deadlock_timeout is longer than the mark's, so that Postgres breaks the cycle by aborting the mark.
+    const other = await sqlPool(world.db).connect();
+    const enqueuer = new OneOffEnqueuer({ db: world.db, queue: world.queue, redis: world.redis, logger: createLogger("relay-test", "silent") });
+    try {
+      await other.query("BEGIN");
+      await other.query("SET LOCAL deadlock_timeout = '60s'");
+      await other.query(`UPDATE one_off_messages SET enqueued = false WHERE id = $1`, [ids[2]]);
+      enqueuer.add(ids);
+      await eventually("the mark waiting for the last message's lock", async () => {
+        const waiting = await nudgeRows(
+          world.db,
+          `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'UPDATE one_off_messages SET enqueued = true%'`,
+        );
+        return waiting.length > 0 ? true : undefined;
+      });
+      await other.query(`UPDATE one_off_messages SET enqueued = false WHERE id = $1`, [ids[0]]);
+      await other.query("COMMIT");
+    } finally {
+      other.release();
+    }
+    // Postgres reports a backend's statistics some time after its transaction ends.
+    await eventually("Postgres counting the deadlock", async () => ((await deadlocks()) === deadlocksBefore + 1 ? true : undefined));
+
+    await eventually("the mark retried after its deadlock", async () =>
+      (await nudgeRows<{ enqueued: boolean }>(world.db, `SELECT enqueued FROM one_off_messages`)).every((r) => r.enqueued) ? true : undefined,
+    );
+    expect((await world.queue.getJobs(["waiting", "delayed"])).map((job) => job.data.messageId).sort((a, b) => a - b)).toEqual(ids);
+    await enqueuer.close();
   });
 });
 
