@@ -425,37 +425,45 @@ describe("the enqueued mark", () => {
       Number((await nudgeRows<{ n: string }>(world.db, `SELECT deadlocks AS n FROM pg_stat_database WHERE datname = current_database()`))[0]!.n);
     const deadlocksBefore = await deadlocks();
 
-    // Another transaction (a sweep's reset, say) holds the last message, and takes the first once the mark holds it.
-    // Its deadlock_timeout is longer than the mark's, so that Postgres breaks the cycle by aborting the mark.
+    // Another transaction (a sweep's reset, say) and the mark take the same messages in opposite orders.
     const other = await sqlPool(world.db).connect();
     const enqueuer = new OneOffEnqueuer({ db: world.db, queue: world.queue, redis: world.redis, logger: createLogger("relay-test", "silent") });
     try {
-      await other.query("BEGIN");
-      await other.query("SET LOCAL deadlock_timeout = '60s'");
-      await other.query(`UPDATE one_off_messages SET enqueued = false WHERE id = $1`, [ids[2]]);
-      enqueuer.add(ids);
-      await eventually("the mark waiting for the last message's lock", async () => {
-        const waiting = await nudgeRows(
-          world.db,
-          `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'UPDATE one_off_messages SET enqueued = true%'`,
-        );
-        return waiting.length > 0 ? true : undefined;
-      });
-      await other.query(`UPDATE one_off_messages SET enqueued = false WHERE id = $1`, [ids[0]]);
-      await other.query("COMMIT");
+      await deadlockMarkWith(other, enqueuer, ids);
+      // Postgres reports a backend's statistics some time after its transaction ends.
+      await eventually("Postgres counting the deadlock", async () => ((await deadlocks()) === deadlocksBefore + 1 ? true : undefined));
+      await eventually("the mark retried after its deadlock", async () =>
+        (await nudgeRows<{ enqueued: boolean }>(world.db, `SELECT enqueued FROM one_off_messages`)).every((r) => r.enqueued) ? true : undefined,
+      );
+      expect((await world.queue.getJobs(["waiting", "delayed"])).map((job) => job.data.messageId).sort((a, b) => a - b)).toEqual(ids);
     } finally {
-      other.release();
+      // Dropped, not reused: a failure may have left its transaction open.
+      other.release(true);
+      await enqueuer.close();
     }
-    // Postgres reports a backend's statistics some time after its transaction ends.
-    await eventually("Postgres counting the deadlock", async () => ((await deadlocks()) === deadlocksBefore + 1 ? true : undefined));
-
-    await eventually("the mark retried after its deadlock", async () =>
-      (await nudgeRows<{ enqueued: boolean }>(world.db, `SELECT enqueued FROM one_off_messages`)).every((r) => r.enqueued) ? true : undefined,
-    );
-    expect((await world.queue.getJobs(["waiting", "delayed"])).map((job) => job.data.messageId).sort((a, b) => a - b)).toEqual(ids);
-    await enqueuer.close();
   });
 });
+
+/**
+ * Holds the last message in `other`'s transaction, lets `enqueuer` add the jobs and start its mark, which waits for
+ * that message while holding the first, then takes the first: a deadlock, which Postgres breaks by aborting the mark
+ * (`other` waits 60 s before it looks for deadlocks, the mark the default 1 s). Commits `other`.
+ */
+async function deadlockMarkWith(other: { query(sql: string, params?: unknown[]): Promise<unknown> }, enqueuer: OneOffEnqueuer, ids: readonly number[]) {
+  await other.query("BEGIN");
+  await other.query("SET LOCAL deadlock_timeout = '60s'");
+  await other.query(`UPDATE one_off_messages SET enqueued = false WHERE id = $1`, [ids[ids.length - 1]]);
+  enqueuer.add(ids);
+  await eventually("the mark waiting for the last message's lock", async () => {
+    const waiting = await nudgeRows(
+      world.db,
+      `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'UPDATE one_off_messages SET enqueued = true%'`,
+    );
+    return waiting.length > 0 ? true : undefined;
+  });
+  await other.query(`UPDATE one_off_messages SET enqueued = false WHERE id = $1`, [ids[0]]);
+  await other.query("COMMIT");
+}
 
 describe("Redis down", () => {
   let redis: RedisServer;
