@@ -1,6 +1,6 @@
 import { CampaignInputError, enroll, stopEnrollments } from "@nudge/campaigns";
 import type { ContactRef, NudgeRequest, PayloadOf } from "@nudge/client";
-import { type Db, DeliveryLedger, type Queryable, sqlPool } from "@nudge/db";
+import { type Db, DeliveryLedger, jobMayBeMissing, type OneOffHandoff, type Queryable, sqlPool } from "@nudge/db";
 import { type CheckResult, checkRequest } from "./check-request";
 import type { OutboxRow } from "./outbox-row";
 import { PartialBatchError } from "./partial-batch-error";
@@ -21,8 +21,17 @@ export interface ApplyResult {
   outcome: string;
   /** False when Nudge's database had the request already: an earlier attempt applied it and died before marking. */
   fresh: boolean;
-  /** The one-off message the request created, while it is not yet enqueued. */
+  /**
+   * The one-off message the request created, or, for a request applied before, its message while its job may still
+   * be missing (see jobMayBeMissing in @nudge/db): either way the caller hands it to the enqueuer.
+   */
   oneOffId?: number;
+  /**
+   * The handoff of the transaction that created `oneOffId` (one per transaction, shared by its results; see the
+   * one_off_handoffs migration). The caller hands it to the enqueuer whole, which deletes it once every one of its
+   * jobs is added.
+   */
+  handoff?: OneOffHandoff;
 }
 
 /** What an enroll or stop still has to do after its request row and its contact are committed. */
@@ -94,6 +103,7 @@ export class RequestApplier {
     try {
       await client.query("BEGIN");
       applied = await this.applyIn(client, source, row, checkRequest(row));
+      await writeHandoff(client, [applied.result]);
       await client.query("COMMIT");
     } catch (error) {
       await rollback(client);
@@ -170,6 +180,7 @@ export class RequestApplier {
         const { row, check } = run[i++]!;
         results.push((await this.applyIn(client, source, row, check)).result);
       }
+      await writeHandoff(client, results);
       // Refs locked (and so created) for requests that were refused or superseded, and that nothing filled in: what a
       // refused request touched does not stay.
       if (locked.length > 0) {
@@ -213,7 +224,9 @@ export class RequestApplier {
       );
       const existing = rows[0]!;
       if (existing.outcome !== APPLYING || !check.ok) {
-        const oneOff = await client.query<{ id: number }>(`SELECT id FROM one_off_messages WHERE request_id = $1 AND NOT enqueued`, [existing.id]);
+        const oneOff = await client.query<{ id: number }>(`SELECT m.id FROM one_off_messages m WHERE m.request_id = $1 AND ${jobMayBeMissing("m")}`, [
+          existing.id,
+        ]);
         return { result: { requestId: existing.id, outcome: existing.outcome, fresh: false, ...(oneOff.rows[0] && { oneOffId: oneOff.rows[0].id }) } };
       }
       record = existing;
@@ -298,7 +311,7 @@ export class RequestApplier {
     if (fresh.size < items.length) {
       const { rows } = await q.query<{ id: number; key: string; outcome: string; oneOffId: number | null }>(
         `SELECT r.id, r.idempotency_key AS key, r.outcome, o.id AS "oneOffId"
-         FROM relay_requests r LEFT JOIN one_off_messages o ON o.request_id = r.id AND NOT o.enqueued
+         FROM relay_requests r LEFT JOIN one_off_messages o ON o.request_id = r.id AND ${jobMayBeMissing("o")}
          WHERE r.source = $1 AND r.idempotency_key = ANY($2::text[])`,
         [source, keys.filter((k) => !fresh.has(k))],
       );
@@ -325,8 +338,8 @@ export class RequestApplier {
       if (applied.length > 0) {
         const { rows } = await q.query<{ id: number; requestId: number }>(
           `WITH t AS MATERIALIZED (SELECT nudge_now() AS now)
-           INSERT INTO one_off_messages (request_id, contact_id, channel, subject, body, deadline, created_at)
-           SELECT u.request_id, u.contact_id, u.channel::"Channel", u.subject, u.body, COALESCE(u.deadline::timestamptz, t.now + $7 * interval '1 hour'), t.now
+           INSERT INTO one_off_messages (request_id, contact_id, channel, subject, body, deadline, created_at, enqueued)
+           SELECT u.request_id, u.contact_id, u.channel::"Channel", u.subject, u.body, COALESCE(u.deadline::timestamptz, t.now + $7 * interval '1 hour'), t.now, true
            FROM unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(request_id, contact_id, channel, subject, body, deadline, n), t
            ORDER BY u.n
            RETURNING id, request_id AS "requestId"`,
@@ -425,8 +438,8 @@ export class RequestApplier {
     const address = p.channel === "sms" ? rows[0]!.phone : rows[0]!.email;
     if (!address) throw new RequestRefusedError(noAddress(p));
     const inserted = await q.query<{ id: number }>(
-      `INSERT INTO one_off_messages (request_id, contact_id, channel, subject, body, deadline)
-       VALUES ($1, $2, $3::"Channel", $4, $5, COALESCE($6::timestamptz, nudge_now() + $7 * interval '1 hour'))
+      `INSERT INTO one_off_messages (request_id, contact_id, channel, subject, body, deadline, enqueued)
+       VALUES ($1, $2, $3::"Channel", $4, $5, COALESCE($6::timestamptz, nudge_now() + $7 * interval '1 hour'), true)
        RETURNING id`,
       [requestId, contactId, p.channel, p.subject ?? null, p.body, p.deadline ?? null, this.options.defaultDeadlineHours],
     );
@@ -601,6 +614,20 @@ async function createContacts(q: Queryable, source: string, sends: readonly Send
     contactColumns(source, folded),
   );
   return new Map(rows.map((r) => [r.externalId, r.id]));
+}
+
+/**
+ * The handoff of a transaction's new one-off messages (those of its fresh results), written in that transaction and
+ * set on those results; none when it made none. The messages were written with `enqueued` true: this row, not their
+ * bookmark, is what says their jobs may be missing until the enqueuer deletes it.
+ */
+async function writeHandoff(q: Queryable, results: readonly ApplyResult[]): Promise<void> {
+  const made = results.filter((r) => r.fresh && r.oneOffId !== undefined);
+  if (made.length === 0) return;
+  const messageIds = made.map((r) => r.oneOffId!);
+  const { rows } = await q.query<{ id: string }>(`INSERT INTO one_off_handoffs (message_ids) VALUES ($1::int[]) RETURNING id::text AS id`, [messageIds]);
+  const handoff: OneOffHandoff = { id: rows[0]!.id, messageIds };
+  for (const result of made) result.handoff = handoff;
 }
 
 /**

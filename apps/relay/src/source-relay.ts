@@ -1,3 +1,4 @@
+import type { OneOffHandoff } from "@nudge/db";
 import type { Logger } from "@nudge/logger";
 import type { RelaySource } from "./env";
 import type { RelayFailpointHook } from "./failpoints";
@@ -65,7 +66,7 @@ export interface BatchReport {
  *
  * Why this order is safe at every crash point: a request committed in Nudge but whose row is not marked is found
  * again and recognised by its key (nothing applied twice); a row marked relayed has its request in Nudge already (it
- * committed first); a message committed but not enqueued is `enqueued = false` in Nudge, which the enqueuer's sweep
+ * committed first); a message committed but not enqueued still has its handoff in Nudge, which the enqueuer's sweep
  * picks up. Redis is touched last and holds nothing Postgres cannot re-derive.
  */
 export class SourceRelay {
@@ -139,6 +140,8 @@ export class SourceRelay {
       const relayed: string[] = [];
       /** last_error for rows relayed with a refusal: the caller sees it in its own database. */
       const notes: (string | null)[] = [];
+      /** New one-off messages by their transaction's handoff, and messages of requests applied before. */
+      const handoffs = new Set<OneOffHandoff>();
       const oneOffs: number[] = [];
       const own: OutboxRow[] = [];
       for (const row of rows) {
@@ -157,7 +160,8 @@ export class SourceRelay {
       const record = (row: OutboxRow, result: ApplyResult) => {
         relayed.push(row.id);
         notes.push(result.outcome.startsWith("refused") ? result.outcome : null);
-        if (result.oneOffId !== undefined) oneOffs.push(result.oneOffId);
+        if (result.handoff) handoffs.add(result.handoff);
+        else if (result.oneOffId !== undefined) oneOffs.push(result.oneOffId);
         if (!result.fresh) report.duplicates++;
         else if (result.outcome === "applied") report.applied++;
         else if (result.outcome === "superseded") report.superseded++;
@@ -218,6 +222,7 @@ export class SourceRelay {
       await client.query("COMMIT");
       cursor.advance(rows, batchSize, failure !== undefined, this.options.pollMs);
       if (relayed.length > 0) await failpoint("after-outbox-mark");
+      for (const handoff of handoffs) enqueuer.add(handoff);
       enqueuer.add(oneOffs);
     } catch (error) {
       await rollback(client);

@@ -35,12 +35,12 @@ function requests(count: number, prefix: string): OutboxInsert[] {
 }
 
 async function counts() {
-  const [row] = await nudgeRows<{ requests: number; distinct: number; messages: number; enqueued: number; appointments: number }>(
+  const [row] = await nudgeRows<{ requests: number; distinct: number; messages: number; handedOff: number; appointments: number }>(
     world.db,
     `SELECT (SELECT count(*)::int FROM relay_requests) AS requests,
             (SELECT count(DISTINCT (source, idempotency_key))::int FROM relay_requests) AS distinct,
             (SELECT count(*)::int FROM one_off_messages) AS messages,
-            (SELECT count(*)::int FROM one_off_messages WHERE enqueued) AS enqueued,
+            (SELECT coalesce(sum(cardinality(message_ids)), 0)::int FROM one_off_handoffs) AS "handedOff",
             (SELECT count(*)::int FROM appointments) AS appointments`,
   );
   return row!;
@@ -50,10 +50,10 @@ const allRelayed = (timeoutMs = 30_000) =>
   eventually("every outbox row relayed", async () => ((await world.outboxRows()).every((r) => r.relayedAt !== null) ? true : undefined), timeoutMs);
 
 const allEnqueued = (messages: number) =>
-  eventually(`${messages} one-off jobs enqueued`, async () => {
+  eventually(`${messages} one-off jobs enqueued, no handoff left`, async () => {
     const c = await counts();
     const jobs = await world.queue.getJobCountByTypes("waiting", "delayed", "active", "completed", "failed", "prioritized");
-    return c.enqueued === messages && jobs === messages ? true : undefined;
+    return c.handedOff === 0 && jobs === messages ? true : undefined;
   });
 
 it("three relays at once over 300 rows: each request applied once, each row relayed once", async () => {
@@ -66,7 +66,7 @@ it("three relays at once over 300 rows: each request applied once, each row rela
   const outbox = await world.outboxRows();
   expect(outbox).toHaveLength(300);
   expect(outbox.filter((r) => r.attempts !== 1 || r.lastError !== null)).toEqual([]);
-  expect(await counts()).toEqual({ requests: 300, distinct: 300, messages: 240, enqueued: expect.any(Number), appointments: 60 });
+  expect(await counts()).toEqual({ requests: 300, distinct: 300, messages: 240, handedOff: expect.any(Number), appointments: 60 });
   await allEnqueued(240);
   // More than one relay took batches: the test exercised SKIP LOCKED, not one relay doing everything.
   const busy = relays.filter((r) => r.output.some((line) => line.includes('"msg":"batch relayed"')));
@@ -106,9 +106,12 @@ it("SIGKILLed after marking the rows, before enqueueing: the restarted relay enq
   expect(await doomed.exited).toBe("SIGKILL");
   const relayed = (await world.outboxRows()).filter((r) => r.relayedAt !== null);
   expect(relayed).toHaveLength(5);
+  // Its batch's messages are in Nudge with their handoff, and none has its job.
   const left = await counts();
-  expect(left).toMatchObject({ requests: 5, enqueued: 0 });
+  expect(left).toMatchObject({ requests: 5 });
   expect(left.messages).toBeGreaterThan(0);
+  expect(left.handedOff).toBe(left.messages);
+  expect(await world.queue.getJobCountByTypes("waiting", "delayed", "active", "completed", "failed", "prioritized")).toBe(0);
 
   await startRelay({ RELAY_BATCH_SIZE: "5" });
   await allRelayed();

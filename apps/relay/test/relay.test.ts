@@ -36,6 +36,11 @@ const end = (kind: "appointment.cancel" | "appointment.confirm", id: string, ver
   payload: { appointmentId: id },
 });
 
+/** The one-off handoffs left (see the one_off_handoffs migration), oldest first. */
+async function handoffs(db = world.db) {
+  return (await nudgeRows<{ messageIds: number[] }>(db, `SELECT message_ids AS "messageIds" FROM one_off_handoffs ORDER BY id`)).map((h) => h.messageIds);
+}
+
 async function requests() {
   return nudgeRows<{ key: string; kind: string; outcome: string }>(world.db, `SELECT idempotency_key AS key, kind, outcome FROM relay_requests ORDER BY id`);
 }
@@ -67,11 +72,11 @@ describe("each request kind", () => {
     expect(refs.map((r) => [r.externalId, r.nudgeId])).toEqual([["u-1", messages[0]!.contactId], ["u-2", messages[1]!.contactId]]);
     expect((await requests()).map((r) => r.outcome)).toEqual(["applied", "applied"]);
 
-    // The jobs carry ids only; their keys are their jobIds; the rows are marked enqueued afterwards.
-    await eventually("both messages enqueued", async () => {
-      const rows = await nudgeRows<{ enqueued: boolean }>(world.db, `SELECT enqueued FROM one_off_messages`);
-      return rows.every((r) => r.enqueued) ? true : undefined;
-    });
+    // Written with one handoff for the batch, deleted once both jobs are added. The jobs carry ids only; their keys
+    // are their jobIds.
+    expect(messages.every((m) => m.enqueued)).toBe(true);
+    await eventually("both jobs added and the batch's handoff deleted", async () => ((await handoffs()).length === 0 ? true : undefined));
+    expect(await world.queue.getJobCountByTypes("waiting", "delayed")).toBe(2);
     expect(enqueuer.backlog).toBe(0);
     const job = await world.queue.getJob(`oneoff.msg-${messages[0]!.id}`);
     expect(job?.data).toEqual({ key: `oneoff.msg-${messages[0]!.id}`, messageId: messages[0]!.id });
@@ -298,11 +303,14 @@ describe("exactly once", () => {
     expect(await applier.apply(SOURCE, rows[0])).toMatchObject({ outcome: "applied", fresh: true });
     expect(await relay.relayBatch()).toMatchObject({ claimed: 2, applied: 1, duplicates: 1 });
     expect(await requests()).toHaveLength(2);
-    expect(await nudgeRows(world.db, `SELECT id FROM one_off_messages`)).toHaveLength(2);
-    // Both messages are enqueued, the first one's too (it was never enqueued by the attempt that died).
-    await eventually("both enqueued", async () =>
-      (await nudgeRows<{ enqueued: boolean }>(world.db, `SELECT enqueued FROM one_off_messages`)).every((r) => r.enqueued) ? true : undefined,
-    );
+    const messages = (await nudgeRows<{ id: number }>(world.db, `SELECT id FROM one_off_messages ORDER BY id`)).map((m) => m.id);
+    expect(messages).toHaveLength(2);
+    // Both jobs are added, the first one's too: the attempt that died never added it, and its handoff says so.
+    await eventually("both jobs added", async () => ((await world.queue.getJobCountByTypes("waiting", "delayed")) === 2 ? true : undefined));
+    expect((await world.queue.getJobs(["waiting", "delayed"])).map((job) => job.data.messageId).sort((a, b) => a - b)).toEqual(messages);
+    // The relay's own handoff is gone; the dead attempt's is left for a sweep, which adds its job again (a no-op).
+    await eventually("the relay's handoff deleted", async () => ((await handoffs()).length === 1 ? true : undefined));
+    expect(await handoffs()).toEqual([[messages[0]]]);
     expect(await relay.relayBatch()).toMatchObject({ claimed: 0 });
   });
 
@@ -415,10 +423,13 @@ describe("outages", () => {
 describe("the enqueued mark", () => {
   it("a mark that deadlocks with another transaction on the same messages is retried: every message ends marked, its job added once", async () => {
     await world.insert([sms("d-1"), sms("d-2", "u-2"), sms("d-3", "u-3")]);
-    // Applied by a relay whose enqueuer is closed, so that the messages wait unmarked for the enqueuer below.
+    // Applied by a relay whose enqueuer is closed, then left as the scheduler's sweep leaves messages whose jobs Redis
+    // may have lost: bookmark reset (the mark's case: messages without a handoff).
     const { relay, enqueuer: closed } = world.relay();
     await closed.close();
     expect(await relay.relayBatch()).toMatchObject({ applied: 3 });
+    await nudgeRows(world.db, `DELETE FROM one_off_handoffs`);
+    await nudgeRows(world.db, `UPDATE one_off_messages SET enqueued = false`);
     const ids = (await nudgeRows<{ id: number }>(world.db, `SELECT id FROM one_off_messages WHERE NOT enqueued ORDER BY id`)).map((r) => r.id);
     expect(ids).toHaveLength(3);
     const deadlocks = async () =>
@@ -483,13 +494,13 @@ describe("Redis down", () => {
     await redis.kill();
     await local.insert([sms("r-1"), sms("r-2", "u-2")]);
     await eventually("both rows relayed while Redis is down", async () => ((await local.outboxRows()).every((r) => r.relayedAt) ? true : undefined));
-    expect(await nudgeRows(local.db, `SELECT id FROM one_off_messages WHERE NOT enqueued`)).toHaveLength(2);
+    expect((await handoffs(local.db)).map((ids) => ids.length)).toEqual([2]);
     expect(enqueuer.backlog).toBe(2);
 
     await redis.restart();
     await eventually(
-      "both enqueued once Redis is back",
-      async () => ((await nudgeRows<{ enqueued: boolean }>(local.db, `SELECT enqueued FROM one_off_messages`)).every((r) => r.enqueued) ? true : undefined),
+      "both enqueued once Redis is back, and their handoff deleted",
+      async () => ((await handoffs(local.db)).length === 0 ? true : undefined),
       40_000,
     );
     expect(await local.queue.getJobCountByTypes("waiting", "delayed")).toBe(2);

@@ -1,5 +1,5 @@
 import { oneOffKey } from "@nudge/core";
-import { type Db, findUnenqueuedOneOffs, markOneOffsEnqueued, resetOneOffBookmarks } from "@nudge/db";
+import { type Db, deleteHandoffs, findStaleHandoffs, findUnenqueuedOneOffs, markOneOffsEnqueued, resetOneOffBookmarks } from "@nudge/db";
 import type { Logger } from "@nudge/logger";
 import { enqueue, type Redis } from "@nudge/queue";
 import type { Queue } from "bullmq";
@@ -14,6 +14,8 @@ export interface OneOffPassDeps {
   backoffMs?: number;
   /** How often a pass re-enqueues every unsettled one-off message. Default 15 minutes. */
   fullSweepMs?: number;
+  /** How old a handoff must be before a pass takes it over from the process that wrote it. Default 1 minute. */
+  handoffStaleMs?: number;
 }
 
 export interface OneOffPassResult {
@@ -23,12 +25,15 @@ export interface OneOffPassResult {
 }
 
 const DEFAULT_FULL_SWEEP_MS = 15 * 60_000;
+const DEFAULT_HANDOFF_STALE_MS = 60_000;
+const HANDOFF_PAGE = 100;
 
 /**
- * Enqueues the one-off messages whose job was not enqueued yet: the relay enqueues each as it writes it, so this
- * normally finds nothing; it catches a relay that died between its write and its enqueue. A sweep (first pass, Redis
- * lost its data, every `fullSweepMs`) enqueues again every one whose delivery has not settled. The key is the jobId,
- * so nothing is added twice while the job exists, and the ledger refuses a second send after.
+ * Enqueues the one-off messages whose job may be missing: those of handoffs older than `handoffStaleMs` (the relay
+ * or the API adds a handoff's jobs as it writes it and then deletes it, so this normally finds none; it catches a
+ * process that died in between) and those whose bookmark a sweep reset. A sweep (first pass, Redis lost its data,
+ * every `fullSweepMs`) resets the bookmark of every one whose delivery has not settled. The key is the jobId, so
+ * nothing is added twice while the job exists, and the ledger refuses a second send after.
  */
 export async function runOneOffPass(deps: OneOffPassDeps): Promise<OneOffPassResult> {
   const started = Date.now();
@@ -44,6 +49,16 @@ export async function runOneOffPass(deps: OneOffPassDeps): Promise<OneOffPassRes
     enqueued += ids.length;
     if (ids.length < deps.batchSize) break;
     afterId = ids[ids.length - 1]!;
+  }
+  // A handoff at a time (one writer's transaction: a relay's batch at most), each deleted once its jobs are added.
+  for (;;) {
+    const handoffs = await findStaleHandoffs(deps.db, deps.handoffStaleMs ?? DEFAULT_HANDOFF_STALE_MS, HANDOFF_PAGE);
+    for (const handoff of handoffs) {
+      await enqueue(deps.queue, "one-off", handoff.messageIds.map((messageId) => ({ key: oneOffKey(messageId), messageId })), deps.backoffMs);
+      await deleteHandoffs(deps.db, [handoff.id]);
+      enqueued += handoff.messageIds.length;
+    }
+    if (handoffs.length < HANDOFF_PAGE) break;
   }
   // Only a timer: the marker's absence (Redis lost its data) is what matters, not this host's clock.
   if (sweep) await deps.redis.set(markerKey, String(Date.now()));

@@ -2,7 +2,7 @@ import { oneOffKey } from "@nudge/core";
 import { createDb, type Db } from "@nudge/db";
 import type { SendGuard } from "@nudge/send-guard";
 import { SIMULATOR_TWILIO_AUTH_TOKEN, startSimulator, type Simulator } from "@nudge/simulator";
-import { createContact, createTestDatabase, type TestDatabase } from "@nudge/testing";
+import { createContact, createOneOffMessage, createTestDatabase, type TestDatabase } from "@nudge/testing";
 import { processOneOff } from "../src/one-off.processor";
 import { guardOnSimulator } from "./guard-on-simulator";
 
@@ -27,16 +27,7 @@ afterAll(async () => {
 let requests = 0;
 async function oneOff(channel: "sms" | "email", deadlineInMs: number, contact?: { id: number }): Promise<number> {
   requests++;
-  const c = contact ?? (await createContact(db));
-  const [request] = await db.$queryRaw<{ id: number }[]>`
-    INSERT INTO relay_requests (source, idempotency_key, kind, payload, outcome)
-    VALUES ('test-service', ${`welcome-${requests}`}, 'message.send', '{}'::jsonb, 'applied') RETURNING id`;
-  const [message] = await db.$queryRaw<{ id: number }[]>`
-    INSERT INTO one_off_messages (request_id, contact_id, channel, subject, body, deadline)
-    VALUES (${request!.id}, ${c.id}, ${channel}::"Channel", ${channel === "email" ? "Welcome" : null}, ${`Welcome, request ${requests}`},
-            nudge_now() + ${deadlineInMs} * interval '1 millisecond')
-    RETURNING id`;
-  return message!.id;
+  return createOneOffMessage(db, { channel, deadlineInMs, body: `Welcome, request ${requests}`, ...(contact && { contact }) });
 }
 
 test("a one-off message is sent once through the guard, however often its job runs", async () => {

@@ -59,7 +59,7 @@ const TIMEOUT_MS = 10 * 60_000;
  * The relay (`apps/relay/src/main.ts`, in its own process as in production) moving `messages` message.send rows from
  * a caller's outbox (a scratch database with @nudge/client's migration) into Nudge's database, end to end: from the
  * commit of the rows (one transaction, so one NOTIFY wakes the relay) until every row is a one_off_messages row
- * marked enqueued with its job in the queue. Next to it, in the same round, plain BullMQ addBulk of as many one-off
+ * with its job in the queue (its handoff deleted). Next to it, in the same round, plain BullMQ addBulk of as many one-off
  * jobs (id-only payloads, jobId = key) in the relay's chunks: what the relay adds on top of enqueueing is the price
  * of Postgres being the record. Both are measured warm (see WARMUP_ROWS).
  *
@@ -277,12 +277,13 @@ async function waitForListener(caller: Client, exited: Promise<unknown>): Promis
 }
 
 /**
- * Seconds from `started` until every message is marked enqueued (its job added first). Polling every 20 ms must cost
- * the measured Postgres next to nothing, and a count over the rows does not (a count of the marked one-off rows, or
- * of the unrelayed outbox rows, took 7 to 20% of the run's Postgres time): so the relay's own log says when its
- * batches have applied all `n` requests (a batch logs after its outbox transaction commits), and only then is Nudge's
- * database asked, through the small partial index of one-off messages not yet enqueued. The counts are checked after.
- * The relay's lines are read from `firstLine` on (the batches of the backlog being measured).
+ * Seconds from `started` until every message has its job (no handoff and no unmarked message left). Polling every
+ * 20 ms must cost the measured Postgres next to nothing, and a count over the rows does not (a count of the marked
+ * one-off rows, or of the unrelayed outbox rows, took 7 to 20% of the run's Postgres time): so the relay's own log says
+ * when its batches have applied all `n` requests (a batch logs after its outbox transaction commits), and only then is
+ * Nudge's database asked, through the handoffs left (a row per batch) and the small partial index of one-off messages
+ * whose bookmark is not set. The counts are checked after. The relay's lines are read from `firstLine` on (the
+ * batches of the backlog being measured).
  */
 async function waitUntilEnqueued(env: BenchEnv, n: number, lines: readonly string[], firstLine: number, started: number, exited: Promise<unknown>): Promise<number> {
   let gone = false;
@@ -294,7 +295,13 @@ async function waitUntilEnqueued(env: BenchEnv, n: number, lines: readonly strin
       if (lines[read]!.includes('"msg":"batch relayed"')) applied += (JSON.parse(lines[read]!) as { applied: number }).applied;
     }
     const unenqueued =
-      applied < n ? undefined : (await env.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM one_off_messages WHERE NOT enqueued`)).rows[0]!.n;
+      applied < n
+        ? undefined
+        : (
+            await env.sql.query<{ n: number }>(
+              `SELECT (SELECT coalesce(sum(cardinality(message_ids)), 0)::int FROM one_off_handoffs) + (SELECT count(*)::int FROM one_off_messages WHERE NOT enqueued) AS n`,
+            )
+          ).rows[0]!.n;
     if (unenqueued === 0) return (performance.now() - started) / 1000;
     const where = unenqueued === undefined ? `${applied} of ${n} requests applied` : `${unenqueued} messages not enqueued`;
     if (gone) throw new Error(`the relay exited with ${where}`);

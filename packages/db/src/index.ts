@@ -21,7 +21,7 @@ export { checkPostgres, PostgresUnavailableError } from "./preflight";
 export { assertProductionClock } from "./production-clock";
 export { EvidenceLedger } from "./evidence-ledger";
 export type { ProviderReport, ReportOutcome } from "./evidence-ledger";
-export { loadOneOffTarget, findUnenqueuedOneOffs, markOneOffsEnqueued, resetOneOffBookmarks } from "./one-off-queries";
+export { loadOneOffTarget, findUnenqueuedOneOffs, markOneOffsEnqueued, resetOneOffBookmarks, findStaleHandoffs, deleteHandoffs, jobMayBeMissing, type OneOffHandoff } from "./one-off-queries";
 export type { OneOffTarget } from "./one-off-queries";
 export { DashboardStore } from "./dashboard-store";
 export type {

@@ -50,6 +50,37 @@ export async function markOneOffsEnqueued(db: Db, ids: readonly number[]): Promi
 }
 
 /**
+ * SQL: whether one-off message `m` (the alias of one_off_messages in the statement) may still lack its job: a sweep
+ * reset its bookmark, or its handoff is still there (the process that wrote it died before adding its jobs, or has
+ * not reached Redis yet). The handoffs are few (in flight only), so the EXISTS reads a small table.
+ */
+export const jobMayBeMissing = (m: string): string => `(NOT ${m}.enqueued OR EXISTS (SELECT 1 FROM one_off_handoffs h WHERE ${m}.id = ANY(h.message_ids)))`;
+
+/** One-off messages written in one transaction whose jobs are being added (see the one_off_handoffs migration). */
+export interface OneOffHandoff {
+  id: string;
+  messageIds: number[];
+}
+
+/**
+ * Handoffs written at least `olderThanMs` ago by the database's clock, oldest first: the process that wrote one has
+ * died, or has not reached Redis since. Whoever takes one over adds its jobs and then deletes it (deleteHandoffs).
+ */
+export async function findStaleHandoffs(db: Db, olderThanMs: number, limit: number): Promise<OneOffHandoff[]> {
+  const { rows } = await sqlPool(db).query<OneOffHandoff>(
+    `SELECT id::text AS id, message_ids AS "messageIds" FROM one_off_handoffs WHERE created_at <= nudge_now() - $1 * interval '1 millisecond' ORDER BY id LIMIT $2`,
+    [olderThanMs, limit],
+  );
+  return rows;
+}
+
+/** Ends handoffs whose jobs have all been added. */
+export async function deleteHandoffs(db: Db, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await sqlPool(db).query(`DELETE FROM one_off_handoffs WHERE id = ANY($1::bigint[])`, [ids]);
+}
+
+/**
  * A sweep (Redis may have lost the jobs): every one-off message whose delivery has not settled is enqueued again,
  * unless it is so far past its deadline that the scheduler's clean-up owns it. Returns how many were reset.
  */

@@ -27,3 +27,28 @@ export async function createAppointment(db: Db, contactId: number, options: { in
   const startsAt = new Date(Math.floor((now.getTime() + (options.inMinutes ?? 20) * 60_000) / 1000) * 1000);
   return db.appointment.create({ data: { contactId, startsAt } });
 }
+
+let oneOffRequests = 0;
+
+/**
+ * A one-off message with its request row, as the relay writes it (written with its bookmark unset unless `enqueued`,
+ * and without a handoff), for tests of what comes after the relay. Returns its id.
+ */
+export async function createOneOffMessage(
+  db: Db,
+  options: { channel?: "sms" | "email"; deadlineInMs?: number; contact?: { id: number }; enqueued?: boolean; body?: string } = {},
+): Promise<number> {
+  const { channel = "sms", deadlineInMs = 3_600_000, enqueued = false } = options;
+  oneOffRequests++;
+  const body = options.body ?? `Welcome, request ${oneOffRequests}`;
+  const contact = options.contact ?? (await createContact(db));
+  const [request] = await db.$queryRaw<{ id: number }[]>`
+    INSERT INTO relay_requests (source, idempotency_key, kind, payload, outcome)
+    VALUES ('test-service', ${`welcome-${oneOffRequests}`}, 'message.send', '{}'::jsonb, 'applied') RETURNING id`;
+  const [message] = await db.$queryRaw<{ id: number }[]>`
+    INSERT INTO one_off_messages (request_id, contact_id, channel, subject, body, deadline, enqueued)
+    VALUES (${request!.id}, ${contact.id}, ${channel}::"Channel", ${channel === "email" ? "Welcome" : null}, ${body},
+            nudge_now() + ${deadlineInMs} * interval '1 millisecond', ${enqueued})
+    RETURNING id`;
+  return message!.id;
+}

@@ -4,7 +4,7 @@ export type { TestDatabase } from "./test-database";
 export { testQueuePrefix, deletePrefix } from "./test-redis";
 export { startApp, eventually, runCommand, REPO_ROOT } from "./child-process";
 export type { AppProcess, CommandRun } from "./child-process";
-export { createContact, createAppointment } from "./fixtures";
+export { createContact, createAppointment, createOneOffMessage } from "./fixtures";
 export { freePort, startRedisServer } from "./redis-server";
 export type { RedisServer } from "./redis-server";
 export { setDatabaseClock, advanceDatabaseClock } from "./database-clock";

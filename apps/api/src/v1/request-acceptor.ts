@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { type RequestKind, VERSIONED_KINDS } from "@nudge/client";
-import { type Db, sqlPool } from "@nudge/db";
+import { type Db, jobMayBeMissing, type OneOffHandoff, sqlPool } from "@nudge/db";
 import type { Logger } from "@nudge/logger";
 import { type ApplyResult, checkRequest, type OneOffEnqueuer, type OutboxRow, type RequestApplier } from "@nudge/relay";
 import { ClientError, StoreUnavailableError, stored } from "../http-errors";
@@ -89,14 +89,14 @@ export class RequestAcceptor {
     }
 
     let answer: StoredResponse;
-    let oneOffId: number | undefined;
+    let toEnqueue: OneOffHandoff | number[] | undefined;
     try {
       // The key's row id orders the API's requests as an outbox row's id orders a service's outbox: a contact's
       // details are those of its latest request.
       const applying = { ...row, id: claim.sequence };
       // One-off messages, the common request, are applied together with those that arrive with them (apply-batcher.ts).
       const result = kind === "message.send" ? await this.batcher.apply(principal.source, applying) : await this.options.applier.apply(principal.source, applying);
-      ({ answer, oneOffId } = await this.answerFor(principal.source, row, result));
+      ({ answer, toEnqueue } = await this.answerFor(principal.source, row, result));
     } catch (error) {
       await this.keys.release(claim).catch(() => undefined);
       if (error instanceof ClientError) throw error;
@@ -109,7 +109,7 @@ export class RequestAcceptor {
       return false;
     });
     if (!completed) this.options.logger.debug({ key }, "the key was taken over while this request was applied");
-    if (oneOffId !== undefined) this.options.enqueuer?.add([oneOffId]);
+    if (toEnqueue) this.options.enqueuer?.add(toEnqueue);
     return { ...answer, replayed: false };
   }
 
@@ -117,7 +117,7 @@ export class RequestAcceptor {
    * The answer, from Nudge's record rather than from this attempt's own result, so that an attempt that finds the
    * request applied before (a takeover after a crash) answers byte for byte what the first would have.
    */
-  private async answerFor(source: string, row: OutboxRow, result: ApplyResult): Promise<{ answer: StoredResponse; oneOffId?: number }> {
+  private async answerFor(source: string, row: OutboxRow, result: ApplyResult): Promise<{ answer: StoredResponse; toEnqueue?: OneOffHandoff | number[] }> {
     const { requestId, outcome, fresh } = result;
     const pool = sqlPool(this.options.db);
     if (!fresh) {
@@ -138,10 +138,14 @@ export class RequestAcceptor {
       return { answer: json(422, { error: outcome.slice("refused: ".length), ...base }) };
     }
     if (row.kind !== "message.send") return { answer: json(201, base) };
-    // Made by this attempt: its id is in the result, and it is not enqueued yet.
-    if (fresh && result.oneOffId !== undefined) return { answer: json(201, { ...base, messageId: result.oneOffId }), oneOffId: result.oneOffId };
-    const { rows } = await pool.query<{ id: number; enqueued: boolean }>(`SELECT id, enqueued FROM one_off_messages WHERE request_id = $1`, [requestId]);
+    // Made by this attempt: its id is in the result, with its transaction's handoff, and it is not enqueued yet.
+    if (fresh && result.oneOffId !== undefined) {
+      return { answer: json(201, { ...base, messageId: result.oneOffId }), toEnqueue: result.handoff ?? [result.oneOffId] };
+    }
+    const { rows } = await pool.query<{ id: number; missing: boolean }>(`SELECT m.id, ${jobMayBeMissing("m")} AS missing FROM one_off_messages m WHERE m.request_id = $1`, [
+      requestId,
+    ]);
     const message = rows[0];
-    return { answer: json(201, { ...base, ...(message && { messageId: message.id }) }), ...(message && !message.enqueued && { oneOffId: message.id }) };
+    return { answer: json(201, { ...base, ...(message && { messageId: message.id }) }), ...(message?.missing && { toEnqueue: [message.id] }) };
   }
 }
