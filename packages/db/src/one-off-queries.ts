@@ -36,10 +36,11 @@ export async function findUnenqueuedOneOffs(db: Db, afterId: number, limit: numb
 }
 
 /**
- * Sets the bookmark of messages whose jobs were added. One UPDATE, which locks each row as it writes it. It used to
+ * Sets the bookmark of messages whose jobs were added: those a sweep reset (new messages come with theirs set and a
+ * handoff instead, see the one_off_handoffs migration). One UPDATE, which locks each row as it writes it. It used to
  * lock the rows first, in id order as resetOneOffBookmarks does (`SELECT ... ORDER BY id FOR UPDATE`), which wrote
  * every row twice: in the relay's benchmark that mark cost Postgres as much as creating the message (20 µs a row,
- * now 10). The rows are now locked in the plan's order instead, so a mark and a reset (or another mark) of the same
+ * then 10). The rows are now locked in the plan's order instead, so a mark and a reset (or another mark) of the same
  * messages can deadlock. That costs nothing but a retry: Postgres aborts one of them, the relay's enqueuer marks
  * again after a backoff, a failed one-off pass runs again (its sweep too, whose marker is set only when it ends), and
  * a message left unmarked is only enqueued again, which its jobId makes a no-op.
