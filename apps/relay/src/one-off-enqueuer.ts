@@ -91,7 +91,10 @@ export class OneOffEnqueuer {
     return handoffs.reduce((n, h) => n + h.messageIds.length, rows.length);
   }
 
-  /** Stops retrying. What is still pending or unsettled stays in Postgres (its handoff, or `enqueued = false`), for the next sweep. */
+  /**
+   * Stops retrying. What is still pending or unsettled stays in Postgres (its handoff, or `enqueued = false`), for the
+   * next sweep.
+   */
   async close(): Promise<void> {
     this.stopped = true;
     this.signal.wake();
