@@ -1,5 +1,5 @@
 import { oneOffKey, withDeadline } from "@nudge/core";
-import { type Db, deleteHandoffs, findStaleHandoffs, markOneOffsEnqueued, type OneOffHandoff, sqlPool } from "@nudge/db";
+import { type Db, deleteHandoffs, findStaleHandoffs, markOneOffsEnqueued, type OneOffHandoff } from "@nudge/db";
 import type { Logger } from "@nudge/logger";
 import { enqueue, type Redis } from "@nudge/queue";
 import type { Queue } from "bullmq";
@@ -78,17 +78,13 @@ export class OneOffEnqueuer {
 
   /**
    * Picks up what a dead writer left (a relay killed after marking its rows, an enqueue that never got an answer):
-   * handoffs written, and messages reset, at least `olderThanMs` ago. Younger ones are still in some process's hands.
+   * handoffs written at least `olderThanMs` ago. Younger ones are still in some process's hands. Messages whose
+   * bookmark a sweep reset are the scheduler's one-off pass's, which adds them in the pass that resets them.
    */
   async sweep(olderThanMs: number): Promise<number> {
     const handoffs = await findStaleHandoffs(this.options.db, olderThanMs, SWEEP_HANDOFFS);
     for (const handoff of handoffs) if (!this.handoffsLeft.has(handoff.id) && !this.doneHandoffs.has(handoff.id)) this.add(handoff);
-    const { rows } = await sqlPool(this.options.db).query<{ id: number }>(
-      `SELECT id FROM one_off_messages WHERE NOT enqueued AND created_at <= nudge_now() - $1 * interval '1 millisecond' ORDER BY id LIMIT 10000`,
-      [olderThanMs],
-    );
-    this.add(rows.filter((r) => !this.added.has(r.id)).map((r) => r.id));
-    return handoffs.reduce((n, h) => n + h.messageIds.length, rows.length);
+    return handoffs.reduce((n, h) => n + h.messageIds.length, 0);
   }
 
   /**

@@ -10,7 +10,7 @@ import { RequestApplier } from "./request-applier";
 import { SourceRelay } from "./source-relay";
 import { openSqlPool } from "./sql-pool";
 
-/** How often the enqueuer looks for one-off messages a dead relay left unenqueued, and how old they must be. */
+/** How often the enqueuer looks for one-off handoffs a dead relay left behind, and how old they must be. */
 const SWEEP_EVERY_MS = 30_000;
 const SWEEP_AGE_MS = 60_000;
 
