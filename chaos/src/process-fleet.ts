@@ -169,7 +169,9 @@ export class ProcessFleet {
       log = createWriteStream(path.join(this.logDir, `${name}.log`), { flags: "a" });
       this.logs.set(name, log);
     }
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, `apps/${app}/src/main.ts`), ...args], {
+    // The relay with its young generation, as deployed (apps/relay/src/young-generation.ts).
+    const flags = app === "relay" ? ["--max-semi-space-size=64"] : [];
+    const child = spawn(process.execPath, [...flags, "--import", "tsx", path.join(ROOT, `apps/${app}/src/main.ts`), ...args], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", NODE_ENV: "test", ...this.env, ...extraEnv },
       stdio: ["ignore", "pipe", "pipe"],

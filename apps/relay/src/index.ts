@@ -1,5 +1,6 @@
 export { runRelay } from "./run-relay";
 export { loadRelayEnv } from "./env";
+export { RELAY_NODE_FLAGS, RELAY_SEMI_SPACE_MB } from "./young-generation";
 export type { RelayEnv, RelaySource } from "./env";
 // The one path by which a caller's request becomes rows in Nudge's database and jobs in Redis, shared with the
 // HTTP API (apps/api), which accepts the same requests over HTTP.

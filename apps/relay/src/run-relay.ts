@@ -9,6 +9,7 @@ import { OneOffEnqueuer } from "./one-off-enqueuer";
 import { RequestApplier } from "./request-applier";
 import { SourceRelay } from "./source-relay";
 import { openSqlPool } from "./sql-pool";
+import { reportYoungGeneration } from "./young-generation";
 
 /** How often the enqueuer looks for one-off handoffs a dead relay left behind, and how old they must be. */
 const SWEEP_EVERY_MS = 30_000;
@@ -25,6 +26,7 @@ const SWEEP_AGE_MS = 60_000;
 export async function runRelay(): Promise<void> {
   const env = loadRelayEnv();
   const logger = createLogger("relay", env.LOG_LEVEL);
+  reportYoungGeneration(logger);
   await checkPostgres(env.DATABASE_URL);
   await assertMigrated(env.DATABASE_URL);
   // Per batch loop of each source: a request transaction, and an enroll or stop (their own transactions) right after

@@ -71,6 +71,8 @@ it("three relays at once over 300 rows: each request applied once, each row rela
   // More than one relay took batches: the test exercised SKIP LOCKED, not one relay doing everything.
   const busy = relays.filter((r) => r.output.some((line) => line.includes('"msg":"batch relayed"')));
   expect(busy.length).toBeGreaterThanOrEqual(2);
+  // Started as every launcher starts a relay, with its young generation (apps/relay/src/young-generation.ts).
+  for (const relay of relays) expect(relay.output.filter((line) => line.includes('"msg":"young generation sized"'))).toEqual([expect.stringContaining('"semiSpaceMb":64')]);
   expect(relays.flatMap((r) => r.output).filter((line) => /"duplicates":[1-9]|"level":50/.test(line))).toEqual([]);
   // SIGTERM: each finishes its batch, closes its connections and exits cleanly.
   expect(await Promise.all(relays.map((r) => r.kill("SIGTERM")))).toEqual([0, 0, 0]);

@@ -1,6 +1,7 @@
 import { outboxMigrationSql } from "@nudge/client";
 import { ensureDatabase } from "@nudge/db";
 import { createQueue, deleteQueueKeys } from "@nudge/queue";
+import { RELAY_NODE_FLAGS } from "@nudge/relay";
 import { Queue } from "bullmq";
 import { Client } from "pg";
 import type { BenchConfig } from "../bench-config";
@@ -138,6 +139,8 @@ async function measure(config: BenchConfig, env: BenchEnv, caller: Client, calle
     RELAY_BATCH_SIZE: String(batchSize),
     RELAY_CONCURRENCY: String(config.relayConcurrency),
     LOG_LEVEL: "info",
+    // As it is deployed: with its young generation (apps/relay/src/young-generation.ts).
+    NODE_OPTIONS: RELAY_NODE_FLAGS.join(" "),
   });
   try {
     await waitForLine(child.lines, child.exited, /"msg":"relay started"/);

@@ -19,8 +19,13 @@ export function startApp(entry: string, env: Record<string, string>, args: strin
   // `node --import tsx`, not the tsx binary: the binary runs the program in a child process, so a SIGKILL sent to
   // it would leave the real worker running.
   // The scheduler within its heap budget, as every launcher Nudge ships starts it (apps/scheduler/src/heap-budget.ts):
-  // the suites' passes then show that the budget is enough.
-  const flags = entry.endsWith("apps/scheduler/src/main.ts") ? ["--max-old-space-size=128"] : [];
+  // the suites' passes then show that the budget is enough. The relay with its young generation
+  // (apps/relay/src/young-generation.ts), as deployed.
+  const flags = entry.endsWith("apps/scheduler/src/main.ts")
+    ? ["--max-old-space-size=128"]
+    : entry.endsWith("apps/relay/src/main.ts")
+      ? ["--max-semi-space-size=64"]
+      : [];
   const child = spawn(process.execPath, [...flags, "--import", "tsx", path.resolve(REPO_ROOT, entry), ...args], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", NODE_ENV: "test", LOG_LEVEL: "info", ...env },
