@@ -157,6 +157,7 @@ export class SourceRelay {
         notes.push(note);
         report.forged++;
       }
+      const debug = this.logger.isLevelEnabled("debug");
       const record = (row: OutboxRow, result: ApplyResult) => {
         relayed.push(row.id);
         notes.push(result.outcome.startsWith("refused") ? result.outcome : null);
@@ -166,8 +167,11 @@ export class SourceRelay {
         else if (result.outcome === "applied") report.applied++;
         else if (result.outcome === "superseded") report.superseded++;
         else report.refused++;
+        // Per row: the fields are built only for a line that is written (a refusal, or every row at debug level).
+        const refusal = result.fresh && result.outcome.startsWith("refused");
+        if (!refusal && !debug) return;
         const fields = { outboxId: row.id, key: row.idempotencyKey, kind: row.kind, requestId: result.requestId, outcome: result.outcome };
-        if (result.fresh && result.outcome.startsWith("refused")) this.logger.warn(fields, "request refused");
+        if (refusal) this.logger.warn(fields, "request refused");
         else this.logger.debug({ ...fields, fresh: result.fresh }, "request relayed");
       };
 
