@@ -314,6 +314,26 @@ describe("exactly once", () => {
     expect(await relay.relayBatch()).toMatchObject({ claimed: 0 });
   });
 
+  it("a batch holding a request applied before is still applied as one batch: the others new, that one found again", async () => {
+    await world.insert([sms("again-1"), sms("again-2"), sms("again-3")]);
+    const { applier } = world.relay();
+    const { rows } = await world.outbox.pool.query(
+      `SELECT id::text AS id, source, idempotency_key AS "idempotencyKey", kind, subject, subject_version::text AS "subjectVersion", payload FROM nudge_outbox ORDER BY id`,
+    );
+    const before = await applier.apply(SOURCE, rows[1]);
+    // Its plain INSERT of the request rows fails on again-2's key; the batch inserts them again skipping it (see
+    // insertRequests), instead of failing (PartialBatchError) and leaving the relay to apply row by row.
+    const results = await applier.applyBatch(SOURCE, rows);
+    expect(results.map((r) => [r.outcome, r.fresh])).toEqual([
+      ["applied", true],
+      ["applied", false],
+      ["applied", true],
+    ]);
+    expect(results[1]!.requestId).toBe(before.requestId);
+    expect((await requests()).map((r) => r.key).sort()).toEqual(["again-1", "again-2", "again-3"]);
+    expect(await nudgeRows(world.db, `SELECT id FROM one_off_messages`)).toHaveLength(3);
+  });
+
   it("a row naming another source is refused and never applied, under either name", async () => {
     await world.insert([{ ...sms("forged-1"), source: "billing-service" }, sms("own-1")]);
     const { relay } = world.relay();
