@@ -55,7 +55,7 @@ const DEFAULTS = {
   dripSmallEnrollments: 10_000,
   relayBatchSize: 1_000,
   relayConcurrency: 2,
-  relayRounds: 3,
+  relayRounds: 5,
   apiRequests: 5_000,
   apiConcurrency: 32,
 };
