@@ -606,8 +606,8 @@ const UNIQUE_VIOLATION = "23505";
  * key; a key missing from it was applied before.
  *
  * Almost every run is new, and a plain INSERT costs Postgres less per row than ON CONFLICT DO NOTHING, a speculative
- * insertion (an index probe before each row and a second WAL record after it: about a third more per row, measured
- * over 1,000-row inserts in psql). So the plain INSERT goes first, under a savepoint. A run with a key that is there
+ * insertion (an index probe before each row and a second WAL record after it: about a third more per row, timed from
+ * node over 1,000-row inserts into a table unique on two text columns). So the plain INSERT goes first, under a savepoint. A run with a key that is there
  * already (a relay died before marking its outbox row, or another writer of the same source committed it meanwhile)
  * fails it with a unique violation, and is inserted again with ON CONFLICT DO NOTHING, which waits for and skips
  * the rows that exist.
