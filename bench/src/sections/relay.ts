@@ -67,7 +67,7 @@ const TIMEOUT_MS = 10 * 60_000;
  * Each phase also prints the CPU the whole machine spent on it (/proc/stat), per job or row: with the relay,
  * Postgres and Redis on the same cores, the relay's rate is bounded by that cost, whatever its concurrency.
  *
- * The ratio of one round moves a lot on a shared 2-core machine (0.38 to 0.71 over fifteen rounds of the same code
+ * The ratio of one round moves a lot on a shared 2-core machine (0.41 to 0.69 over fifty rounds of the same code
  * on 2026-11-25: the machine's speed changes from second to second, and the baseline and the relay run seconds
  * apart): the section runs `relayRounds` rounds (5; 1 with --quick), prints each, and judges the median round.
  */
