@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import path from "node:path";
+import { RELAY_NODE_FLAGS } from "@nudge/relay";
 import { processState } from "./proc-state";
 
 export type AppName = "worker" | "scheduler" | "reconciler" | "api" | "relay";
@@ -170,7 +171,7 @@ export class ProcessFleet {
       this.logs.set(name, log);
     }
     // The relay with its young generation, as deployed (apps/relay/src/young-generation.ts).
-    const flags = app === "relay" ? ["--max-semi-space-size=64"] : [];
+    const flags = app === "relay" ? RELAY_NODE_FLAGS : [];
     const child = spawn(process.execPath, [...flags, "--import", "tsx", path.join(ROOT, `apps/${app}/src/main.ts`), ...args], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", NODE_ENV: "test", ...this.env, ...extraEnv },
